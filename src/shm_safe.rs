@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn const_str_truncates_visibly() {
         let s = ConstStr::<8>::new().push("abcdefghij");
-        assert_eq!(s.as_str(), "abcd...");
+        assert_eq!(s.as_str(), "abcde...");
         let s = ConstStr::<8>::new().push("ab").push_usize(1234);
         assert_eq!(s.as_str(), "ab1234");
         let s = ConstStr::<8>::new().push("aéééé");
