@@ -201,24 +201,18 @@ impl<const CAP: usize> ConstStr<CAP> {
         }
     }
 
-    /// Appends `s`, or as much of it as fits before the `...` marker.
+    /// Appends `s`; on overflow, ends the text with `...` instead.
     pub const fn push(mut self, s: &str) -> Self {
         let bytes = s.as_bytes();
         let mut i = 0;
         while i < bytes.len() && !self.truncated {
-            if self.len + Self::ELLIPSIS.len() < CAP {
+            if self.len < CAP {
                 self.buf[self.len] = bytes[i];
                 self.len += 1;
                 i += 1;
-                continue;
+            } else {
+                self = self.truncate();
             }
-            // Out of room: drop the bytes already copied of a character
-            // that would be cut, so the text stays valid UTF-8.
-            while i > 0 && bytes[i] & 0b1100_0000 == 0b1000_0000 {
-                i -= 1;
-                self.len -= 1;
-            }
-            self = self.truncate();
         }
         self
     }
@@ -242,8 +236,13 @@ impl<const CAP: usize> ConstStr<CAP> {
         self.push(text)
     }
 
-    /// Ends the text with `...`.
+    /// Replaces the end of a full buffer with `...`, cutting back to a
+    /// character boundary so the text stays valid UTF-8.
     const fn truncate(mut self) -> Self {
+        self.len = CAP.saturating_sub(Self::ELLIPSIS.len());
+        while self.len > 0 && self.buf[self.len] & 0b1100_0000 == 0b1000_0000 {
+            self.len -= 1;
+        }
         let mut i = 0;
         while i < Self::ELLIPSIS.len() && self.len < CAP {
             self.buf[self.len] = Self::ELLIPSIS[i];
@@ -301,6 +300,8 @@ mod tests {
     fn const_str_truncates_visibly() {
         let s = ConstStr::<8>::new().push("abcdefghij");
         assert_eq!(s.as_str(), "abcde...");
+        let s = ConstStr::<8>::new().push("abcdefgh");
+        assert_eq!(s.as_str(), "abcdefgh");
         let s = ConstStr::<8>::new().push("ab").push_usize(1234);
         assert_eq!(s.as_str(), "ab1234");
         let s = ConstStr::<8>::new().push("aéééé");
