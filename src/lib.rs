@@ -4,9 +4,30 @@
 // Lets the derive's `::shmchan::` paths resolve inside this crate's own tests.
 extern crate self as shmchan;
 
+mod error;
+#[cfg(not(loom))]
+mod link;
+#[cfg(not(loom))]
+mod options;
+mod primitive;
+mod ring;
+#[cfg(not(loom))]
+mod segment;
 mod shm_safe;
+#[cfg(not(loom))]
+pub mod spsc;
+#[cfg(not(loom))]
+mod stats;
+mod wait;
 
+pub use error::{Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+#[cfg(not(loom))]
+pub use segment::unlink;
+#[cfg(not(loom))]
+pub use options::Options;
 pub use shm_safe::ShmSafe;
+#[cfg(not(loom))]
+pub use stats::{EndpointInfo, Stats};
 pub use shmchan_derive::ShmSafe;
 
 /// Items used by the code that `#[derive(ShmSafe)]` generates. Not public API.

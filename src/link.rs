@@ -1,0 +1,106 @@
+//! What every endpoint holds besides its ring: its segment, its barrier,
+//! its spin time, and its watch on the peer.
+
+use crate::segment::{Claim, Owner, Segment};
+use crate::wait::{Barrier, Mode, LIVENESS_INTERVAL};
+use crate::{Error, Options};
+use core::cell::Cell;
+use core::time::Duration;
+use std::time::Instant;
+
+/// One endpoint's attachment to a channel.
+pub(crate) struct Link {
+    pub(crate) segment: Segment,
+    pub(crate) barrier: Barrier,
+    pub(crate) spin: Duration,
+    /// The peer's slot in the endpoint table, and its role bit.
+    peer_slot: usize,
+    peer_bit: u32,
+    /// When the peer's liveness was last probed (it costs syscalls).
+    last_probe: Cell<Option<Instant>>,
+    /// Set once the ring was found corrupt; the endpoint then reports
+    /// disconnection for good.
+    poisoned: Cell<bool>,
+}
+
+impl Link {
+    /// Wraps a segment in which `claim` was taken; the peer is the role in
+    /// `peer_slot`.
+    pub(crate) fn new(segment: Segment, options: &Options, peer: &Claim) -> Result<Self, Error> {
+        let name = segment.name().to_owned();
+        let mode = segment.barrier_mode().ok_or_else(|| Error::Corrupt {
+            name: name.clone(),
+            detail: "its barrier mode is unknown".into(),
+        })?;
+        let barrier = Barrier::new(mode).ok_or_else(|| Error::Incompatible {
+            name,
+            detail: "it relies on membarrier(2), which this process may not call (a seccomp \
+                     filter?); create the channel with SHMCHAN_NO_MEMBARRIER=1 in the environment"
+                .into(),
+        })?;
+        Ok(Self {
+            segment,
+            barrier,
+            spin: options.spin,
+            peer_slot: peer.slots.start,
+            peer_bit: peer.ever_bit,
+            last_probe: Cell::new(None),
+            poisoned: Cell::new(false),
+        })
+    }
+
+    /// The mode for a segment created now.
+    pub(crate) fn new_segment_mode() -> Mode {
+        Mode::for_new_segment()
+    }
+
+    /// The peer attached once and has detached (or was found dead). Two
+    /// loads of rarely written words; no syscall.
+    #[inline]
+    pub(crate) fn peer_gone(&self) -> bool {
+        // `attached_ever` first: see `Segment::ever_attached`.
+        self.poisoned.get()
+            || (self.segment.ever_attached(self.peer_bit)
+                && self.segment.endpoints()[self.peer_slot].owner().is_none())
+    }
+
+    /// Like [`peer_gone`](Self::peer_gone), but also probes whether the peer
+    /// process still lives, at most once per [`LIVENESS_INTERVAL`], and
+    /// frees its role if it died.
+    #[cold]
+    pub(crate) fn peer_gone_or_dead(&self) -> bool {
+        let now = Instant::now();
+        let due = self.last_probe.get().is_none_or(|last| now.duration_since(last) >= LIVENESS_INTERVAL);
+        if due {
+            self.last_probe.set(Some(now));
+            let slot = &self.segment.endpoints()[self.peer_slot];
+            if let Some(owner) = slot.owner().filter(|owner| !owner.alive()) {
+                slot.reap(owner);
+            }
+        }
+        self.peer_gone()
+    }
+
+    /// Records that the ring is corrupt.
+    #[cold]
+    pub(crate) fn poison(&self) {
+        self.poisoned.set(true);
+    }
+
+    /// Every attached endpoint, for statistics.
+    pub(crate) fn endpoints(&self, roles: &[&'static str]) -> Vec<crate::stats::EndpointInfo> {
+        let table = self.segment.endpoints();
+        table
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let owner: Owner = slot.owner()?;
+                Some(crate::stats::EndpointInfo {
+                    role: roles.get(i).copied().unwrap_or("endpoint"),
+                    pid: owner.pid(),
+                    alive: owner.alive(),
+                })
+            })
+            .collect()
+    }
+}

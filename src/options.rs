@@ -1,0 +1,82 @@
+//! [`Options`]: capacity, permission mode and spin time of a channel.
+
+use core::time::Duration;
+
+/// Settings for creating or opening a channel.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let options = shmchan::Options::new()
+///     .capacity(4096)
+///     .mode(0o640)
+///     .spin(Duration::from_micros(20));
+/// # let name = format!("doc-options-{}", std::process::id());
+/// let (tx, rx) = shmchan::spsc::channel_with::<u64>(&name, &options)?;
+/// assert_eq!(tx.capacity(), 4096);
+/// # Ok::<(), shmchan::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub(crate) capacity: usize,
+    pub(crate) mode: u32,
+    pub(crate) spin: Duration,
+}
+
+impl Options {
+    /// The default capacity, in messages.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+    /// The default permission mode: the creating user alone may open it.
+    pub const DEFAULT_MODE: u32 = 0o600;
+    /// The default time a blocked call spins before it sleeps. Long enough
+    /// that a ping-pong at full speed never sleeps.
+    pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+    /// Capacity 1024, mode `0o600`, 50 µs of spinning.
+    pub fn new() -> Self {
+        Self {
+            capacity: Self::DEFAULT_CAPACITY,
+            mode: Self::DEFAULT_MODE,
+            spin: Self::DEFAULT_SPIN,
+        }
+    }
+
+    /// Messages the channel holds, rounded up to a power of two when it is
+    /// created (`capacity()` reports the real one). Ignored by `open`.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Permission bits of the shared-memory object, as for `chmod`, set
+    /// exactly (the umask does not apply). Ignored by `open`.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// How long a blocking call spins before it sleeps on a futex. Zero
+    /// sleeps at once: least CPU, most latency.
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// The capacity to create with: a power of two, at least 1.
+    pub(crate) fn ring_capacity(&self) -> Result<u64, crate::Error> {
+        let invalid = |reason| crate::Error::InvalidCapacity { requested: self.capacity, reason };
+        if self.capacity == 0 {
+            return Err(invalid("a channel must hold at least one message"));
+        }
+        let rounded = self.capacity.checked_next_power_of_two().ok_or_else(|| invalid("it is too large"))?;
+        Ok(rounded as u64)
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,197 @@
+//! Blocking: spin for a while, then sleep on a futex word in the segment.
+//!
+//! A [`Doorbell`] is two words in shared memory: a futex word that every
+//! ring bumps, and a count of the waiters that may be asleep. The publishing
+//! side ([`Doorbell::notify`]) pays one load of the count per publish and a
+//! syscall only when someone sleeps, so a busy channel makes no syscalls.
+//!
+//! # The waiter's states
+//!
+//! A waiter in [`block_on`] moves through:
+//!
+//! - **spinning**: polls its condition with `Backoff`, yielding once the
+//!   spin limit is reached, until the spin time is over;
+//! - **announced**: adds itself to `sleepers`, reads `seq`, and issues the
+//!   heavy half of the [`Barrier`];
+//! - **re-checking**: polls once more; a publish that happened before the
+//!   barrier is seen here, and one that happens after it sees the announcement
+//!   and rings;
+//! - **asleep**: `FUTEX_WAIT` on `seq` with the value read when announcing,
+//!   so a ring between the re-check and the sleep makes the wait return at
+//!   once. The sleep is bounded by the deadline and by [`LIVENESS_INTERVAL`],
+//!   after which the waiter checks that its peer is alive;
+//! - **awake**: removes itself from `sleepers` and starts over at re-checking.
+//!
+//! This is the order DESIGN §9 asks for ("raise the flag, fence, re-check,
+//! then sleep"); raising the flag after the check is the lost wake-up it
+//! warns about.
+//!
+//! # Notes about memory ordering
+//!
+//! - `sleepers`: the waiter's increment and the publisher's load are both
+//!   `Relaxed`; what orders them against the index store and the re-check is
+//!   the barrier pair (publisher: `light`, waiter: `heavy`). SYNC POINT:
+//!   publisher `index.store; light(); sleepers.load` against waiter
+//!   `sleepers += 1; heavy(); index.load`.
+//! - `seq`: bumped with `Release` and read with `Acquire`, so a waiter that
+//!   sees a bump also sees what was published before it; the futex compares
+//!   it in the kernel, which closes the gap between re-check and sleep.
+
+mod barrier;
+mod futex;
+
+pub(crate) use barrier::{Barrier, Mode};
+
+use crate::primitive::{AtomicU32, Ordering};
+use core::time::Duration;
+use crossbeam_utils::Backoff;
+use std::time::Instant;
+
+/// How long a waiter sleeps at most before it checks that its peer lives.
+#[cfg(not(loom))]
+pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
+/// Under loom there is no time: an untimed wait sleeps until woken, so that
+/// a lost wake-up shows up as a deadlock in the model.
+#[cfg(loom)]
+pub(crate) const LIVENESS_INTERVAL: Duration = Duration::MAX;
+
+/// The longest a waiter sleeps when its barrier could not be issued.
+const UNSURE_SLEEP: Duration = Duration::from_millis(1);
+
+/// A futex word and a sleeper count, for one direction of one ring.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Doorbell {
+    /// The futex word. Bumped (wrapping) by every ring; only its changes matter.
+    seq: AtomicU32,
+    /// Waiters between announcing themselves and waking. Changed by waiters
+    /// only (RMW), read by publishers. A scribbled value costs wake-ups or,
+    /// at worst, one [`LIVENESS_INTERVAL`] of latency, never a hang.
+    sleepers: AtomicU32,
+}
+
+impl Doorbell {
+    /// Called by a publisher after its index store: wakes the waiters, if any.
+    #[inline]
+    pub(crate) fn notify(&self, barrier: Barrier) {
+        barrier.light();
+        // SYNC POINT with the waiter's announcement (see the module notes).
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.ring();
+        }
+    }
+
+    /// Wakes every waiter, whether or not one announced itself. Used when an
+    /// endpoint detaches, so a peer asleep on anything notices at once.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn ring(&self) {
+        // Release: pairs with the waiter's Acquire load of `seq`.
+        self.seq.fetch_add(1, Ordering::Release);
+        futex::wake(&self.seq, i32::MAX as u32);
+    }
+}
+
+/// Where a blocking operation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Blocked<R> {
+    /// `poll` or `check_peer` produced a result.
+    Done(R),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// How long to spin before sleeping, and until when to wait at all.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wait {
+    pub(crate) spin: Duration,
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// Waits until `poll` returns `Some`, spinning first, then sleeping on `bell`.
+///
+/// `poll` tries the operation (and its cheap disconnection checks).
+/// `check_peer` is called each time the waiter wakes from a sleep; it may
+/// make syscalls (it is where a dead peer is noticed) and should rate-limit
+/// itself. Either returning `Some` ends the wait.
+pub(crate) fn block_on<R>(
+    bell: &Doorbell,
+    barrier: Barrier,
+    wait: Wait,
+    mut poll: impl FnMut() -> Option<R>,
+    mut check_peer: impl FnMut() -> Option<R>,
+) -> Blocked<R> {
+    if let Some(r) = poll() {
+        return Blocked::Done(r);
+    }
+    let start = Instant::now();
+    let spin_end = start.checked_add(wait.spin).unwrap_or(start);
+    let spin_end = wait.deadline.map_or(spin_end, |d| d.min(spin_end));
+    if let Some(r) = spin(spin_end, &mut poll) {
+        return Blocked::Done(r);
+    }
+    loop {
+        let timeout = match wait.deadline {
+            None => LIVENESS_INTERVAL,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(LIVENESS_INTERVAL),
+                _ => return Blocked::TimedOut,
+            },
+        };
+        if let Some(r) = sleep(bell, barrier, timeout, &mut poll) {
+            return Blocked::Done(r);
+        }
+        if let Some(r) = check_peer() {
+            return Blocked::Done(r);
+        }
+    }
+}
+
+/// The spinning state: polls with backoff until `until`.
+fn spin<R>(until: Instant, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
+    /// Reading the clock costs about as much as a short spin; do it rarely.
+    const POLLS_PER_CLOCK_READ: u32 = 8;
+    let backoff = Backoff::new();
+    let mut polls = 0u32;
+    loop {
+        if polls % POLLS_PER_CLOCK_READ == 0 && Instant::now() >= until {
+            return None;
+        }
+        polls = polls.wrapping_add(1);
+        if cfg!(loom) {
+            crate::primitive::yield_now();
+        } else {
+            // Spins, then yields once past its spin limit: on an
+            // oversubscribed machine the peer may need this very core.
+            backoff.snooze();
+        }
+        if let Some(r) = poll() {
+            return Some(r);
+        }
+    }
+}
+
+/// One pass through announced, re-checking, asleep and awake.
+fn sleep<R>(
+    bell: &Doorbell,
+    barrier: Barrier,
+    timeout: Duration,
+    poll: &mut impl FnMut() -> Option<R>,
+) -> Option<R> {
+    // Announced. Relaxed: ordered against the re-check by `heavy` below.
+    bell.sleepers.fetch_add(1, Ordering::Relaxed);
+    // Acquire: pairs with `ring`'s Release bump.
+    let seq = bell.seq.load(Ordering::Acquire);
+    // SYNC POINT with the publisher's `notify` (see the module notes).
+    let exact = barrier.heavy();
+    // Re-checking.
+    let result = poll();
+    if result.is_none() {
+        // Asleep, unless `seq` moved since it was read.
+        let timeout = if exact { timeout } else { timeout.min(UNSURE_SLEEP) };
+        futex::wait(&bell.seq, seq, timeout);
+    }
+    // Awake. Relaxed: a publisher that still sees us only rings in vain.
+    bell.sleepers.fetch_sub(1, Ordering::Relaxed);
+    result
+}

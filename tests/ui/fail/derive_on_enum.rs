@@ -1,0 +1,10 @@
+use shmchan::ShmSafe;
+
+#[derive(Clone, Copy, ShmSafe)]
+#[repr(u32)]
+enum Side {
+    Buy,
+    Sell,
+}
+
+fn main() {}

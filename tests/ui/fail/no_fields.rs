@@ -1,0 +1,7 @@
+use shmchan::ShmSafe;
+
+#[derive(Clone, Copy, ShmSafe)]
+#[repr(C)]
+struct Ping;
+
+fn main() {}

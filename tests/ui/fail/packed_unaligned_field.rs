@@ -1,0 +1,10 @@
+use shmchan::ShmSafe;
+
+#[derive(Clone, Copy, ShmSafe)]
+#[repr(C, packed)]
+struct Header {
+    kind: u8,
+    len: u32,
+}
+
+fn main() {}

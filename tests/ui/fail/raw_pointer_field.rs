@@ -1,0 +1,10 @@
+use shmchan::ShmSafe;
+
+#[derive(Clone, Copy, ShmSafe)]
+#[repr(C)]
+struct Msg {
+    len: u64,
+    data: *const u8,
+}
+
+fn main() {}
