@@ -306,12 +306,12 @@ impl<T: bytemuck::Pod> Consumer<T> {
     }
 
     /// Messages ready, reading the producer's `tail` only if the cached one
-    /// shows none.
+    /// shows fewer than `wanted`.
     #[inline]
-    fn ready(&self) -> Result<u64, Corrupt> {
+    fn ready(&self, wanted: u64) -> Result<u64, Corrupt> {
         let head = self.head.get();
         let cached = self.cached_tail.get().wrapping_sub(head);
-        if cached != 0 {
+        if cached >= wanted {
             return Ok(cached);
         }
         // SYNC POINT `tail`: Acquire pairs with the producer's Release store,
@@ -335,7 +335,7 @@ impl<T: bytemuck::Pod> Consumer<T> {
     /// Reads the next message and releases its slot.
     #[inline]
     pub(crate) fn pop(&self) -> Result<T, PopError> {
-        match self.ready() {
+        match self.ready(1) {
             Ok(0) => return Err(PopError::Empty),
             Ok(_) => {}
             Err(Corrupt) => return Err(PopError::Corrupt),
@@ -353,7 +353,7 @@ impl<T: bytemuck::Pod> Consumer<T> {
     /// Reads as many messages as are ready and fit in `out`, releasing them
     /// all at once. Returns how many were read (0 when the ring is empty).
     pub(crate) fn pop_into(&self, out: &mut [T]) -> Result<usize, Corrupt> {
-        let count = out.len().min(self.ready()? as usize);
+        let count = out.len().min(self.ready(out.len() as u64)? as usize);
         let head = self.head.get();
         for (i, value) in out[..count].iter_mut().enumerate() {
             let position = head.wrapping_add(i as u64);
@@ -465,8 +465,10 @@ mod tests {
         let ring = HeapRing::new(4);
         let (tx, rx) = pair(&ring);
         tx.push(7).unwrap();
+        tx.push(8).unwrap();
+        assert_eq!(rx.pop(), Ok(7)); // caches tail = 2
         ring.indices().producer.tail.store(1 << 40, Ordering::Relaxed);
-        rx.pop().unwrap(); // cached tail still says one message is ready
+        assert_eq!(rx.pop(), Ok(8)); // still within the cached tail
         assert_eq!(rx.pop(), Err(PopError::Corrupt));
         ring.indices().consumer.head.store(u64::MAX, Ordering::Relaxed);
         for _ in 0..4 {
