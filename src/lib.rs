@@ -5,6 +5,8 @@
 extern crate self as shmchan;
 
 mod error;
+#[cfg(all(test, loom))]
+mod loom_tests;
 #[cfg(not(loom))]
 mod link;
 #[cfg(not(loom))]

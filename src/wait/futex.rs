@@ -7,7 +7,9 @@
 //! condition variable, which has the futex's one essential property: the
 //! check of the word and the going to sleep are atomic with respect to a wake.
 
+#[cfg(not(loom))]
 use crate::primitive::AtomicU32;
+#[cfg(not(loom))]
 use core::time::Duration;
 
 /// Sleeps while `*word == expected`, for at most `timeout`.

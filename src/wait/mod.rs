@@ -40,6 +40,7 @@
 mod barrier;
 mod futex;
 
+#[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use barrier::{Barrier, Mode};
 
 use crate::primitive::{AtomicU32, Ordering};

@@ -1,0 +1,206 @@
+//! Model checks of the ring and the wait protocol under loom.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+//! The code under test is the code the flavors run: `ring::spsc` over heap
+//! memory, and `wait::block_on` with the futex emulated by a loom mutex and
+//! condition variable (see `wait::futex`). A lost wake-up makes a waiter
+//! sleep forever, which loom reports as a deadlock.
+
+use crate::primitive::{AtomicU32, Ordering};
+use crate::ring::spsc::{Consumer, HeapRing, PopError, Producer, PushError};
+use crate::wait::{block_on, Barrier, Blocked, Doorbell, Wait};
+use core::time::Duration;
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Instant;
+
+/// Never spins; sleeps without a deadline.
+const FOREVER: Wait = Wait { spin: Duration::ZERO, deadline: None };
+
+/// One ring with its two doorbells and a "sender gone" flag, shared by the
+/// model's threads the way a segment is shared by processes.
+struct Channel {
+    ring: HeapRing<u64>,
+    not_empty: Doorbell,
+    not_full: Doorbell,
+    sender_gone: AtomicU32,
+}
+
+impl Channel {
+    fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            ring: HeapRing::new(capacity),
+            not_empty: Doorbell::default(),
+            not_full: Doorbell::default(),
+            sender_gone: AtomicU32::new(0),
+        })
+    }
+
+    fn producer(&self) -> Producer<u64> {
+        // SAFETY: each model execution makes one producer, dropped before
+        // the `Arc` that owns the ring.
+        unsafe { Producer::attach(self.ring.view()).unwrap() }
+    }
+
+    fn consumer(&self) -> Consumer<u64> {
+        // SAFETY: as for `producer`, one consumer.
+        unsafe { Consumer::attach(self.ring.view()).unwrap() }
+    }
+}
+
+/// Sends `value` as `Sender::send` does: push, ring if someone sleeps.
+fn send(channel: &Channel, producer: &Producer<u64>, value: u64) {
+    let poll = || match producer.push(value) {
+        Ok(()) => Some(()),
+        Err(PushError::Full) => None,
+        Err(PushError::Corrupt) => panic!("corrupt ring"),
+    };
+    assert_eq!(block_on(&channel.not_full, Barrier::fence(), FOREVER, poll, || None), Blocked::Done(()));
+    channel.not_empty.notify(Barrier::fence());
+}
+
+/// Receives as `Receiver::recv` does: `None` once the sender is gone and
+/// the ring is empty.
+fn recv(channel: &Channel, consumer: &Consumer<u64>) -> Option<u64> {
+    let poll = || match consumer.pop() {
+        Ok(value) => Some(Some(value)),
+        // Acquire: pairs with the sender's Release store of the flag.
+        Err(PopError::Empty) if channel.sender_gone.load(Ordering::Acquire) != 0 => {
+            Some(consumer.pop().ok())
+        }
+        Err(PopError::Empty) => None,
+        Err(PopError::Corrupt) => panic!("corrupt ring"),
+    };
+    let Blocked::Done(result) = block_on(&channel.not_empty, Barrier::fence(), FOREVER, poll, || None) else {
+        unreachable!("no deadline")
+    };
+    if result.is_some() {
+        channel.not_full.notify(Barrier::fence());
+    }
+    result
+}
+
+#[test]
+fn ring_is_fifo_across_the_wrap_without_races() {
+    loom::model(|| {
+        let channel = Channel::new(2);
+        let tx = channel.producer();
+        let rx = channel.consumer();
+        let sender = thread::spawn(move || {
+            for value in 0..3 {
+                while tx.push(value) == Err(PushError::Full) {
+                    thread::yield_now();
+                }
+            }
+        });
+        for expected in 0..3 {
+            loop {
+                match rx.pop() {
+                    Ok(value) => break assert_eq!(value, expected),
+                    Err(PopError::Empty) => thread::yield_now(),
+                    Err(PopError::Corrupt) => panic!("corrupt ring"),
+                }
+            }
+        }
+        sender.join().unwrap();
+        drop(channel);
+    });
+}
+
+#[test]
+fn batches_publish_and_release_whole() {
+    loom::model(|| {
+        let channel = Channel::new(2);
+        let tx = channel.producer();
+        let rx = channel.consumer();
+        let sender = thread::spawn(move || {
+            let values = [10, 11, 12];
+            let mut sent = 0;
+            while sent < values.len() {
+                sent += tx.push_slice(&values[sent..]).unwrap();
+                thread::yield_now();
+            }
+        });
+        let mut seen = Vec::new();
+        let mut out = [0u64; 2];
+        while seen.len() < 3 {
+            let n = rx.pop_into(&mut out).unwrap();
+            seen.extend_from_slice(&out[..n]);
+            thread::yield_now();
+        }
+        assert_eq!(seen, [10, 11, 12]);
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn sleeping_receiver_is_woken_by_a_send() {
+    loom::model(|| {
+        let channel = Channel::new(2);
+        let tx = channel.producer();
+        let rx = channel.consumer();
+        let peer = channel.clone();
+        let sender = thread::spawn(move || send(&peer, &tx, 7));
+        assert_eq!(recv(&channel, &rx), Some(7));
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn sleeping_sender_is_woken_by_a_receive() {
+    loom::model(|| {
+        let channel = Channel::new(1);
+        let tx = channel.producer();
+        let rx = channel.consumer();
+        tx.push(1).unwrap();
+        let peer = channel.clone();
+        // The ring is full: this send sleeps until the receive below.
+        let sender = thread::spawn(move || send(&peer, &tx, 2));
+        assert_eq!(recv(&channel, &rx), Some(1));
+        sender.join().unwrap();
+        assert_eq!(rx.pop(), Ok(2));
+    });
+}
+
+#[test]
+fn disconnect_wakes_a_sleeping_receiver_after_the_last_message() {
+    loom::model(|| {
+        let channel = Channel::new(2);
+        let tx = channel.producer();
+        let rx = channel.consumer();
+        let peer = channel.clone();
+        let sender = thread::spawn(move || {
+            send(&peer, &tx, 5);
+            // As a sender's drop does: mark gone, then ring unconditionally.
+            // Release: pairs with the receiver's Acquire load of the flag.
+            peer.sender_gone.store(1, Ordering::Release);
+            peer.not_empty.ring();
+        });
+        assert_eq!(recv(&channel, &rx), Some(5));
+        assert_eq!(recv(&channel, &rx), None);
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn a_timeout_racing_a_send_loses_nothing() {
+    loom::model(|| {
+        let channel = Channel::new(2);
+        let tx = channel.producer();
+        let rx = channel.consumer();
+        let peer = channel.clone();
+        let sender = thread::spawn(move || send(&peer, &tx, 9));
+        // A finite deadline: the model's timer fires as soon as the waiter
+        // sleeps, and `check_peer` then gives up, as a deadline would.
+        let wait = Wait { spin: Duration::ZERO, deadline: Some(Instant::now() + Duration::from_secs(3600)) };
+        let poll = || rx.pop().ok();
+        let outcome = block_on(&channel.not_empty, Barrier::fence(), wait, poll, || Some(0));
+        sender.join().unwrap();
+        match outcome {
+            Blocked::Done(9) => assert_eq!(rx.pop(), Err(PopError::Empty)),
+            // Timed out: the message must still be there.
+            Blocked::Done(0) => assert_eq!(rx.pop(), Ok(9)),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
