@@ -53,6 +53,14 @@ use core::marker::PhantomData;
 /// assert_eq!(Tick::NAME, "Tick");
 /// assert_eq!(Tick::LAYOUT, "Tick{ts:u64@0,px:f64@8,qty:u32@16,side:u32@20}");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent through shared memory",
+    label = "`{Self}` is not `ShmSafe`",
+    note = "messages may hold integers, floats, arrays of them, and structs that \
+            `#[derive(ShmSafe)]`; not references, pointers, `Box`, `Vec`, `String`, \
+            `bool`, `char` or enums, whose values mean nothing in another process or \
+            have invalid bit patterns"
+)]
 pub unsafe trait ShmSafe: bytemuck::Pod {
     /// Stable 64-bit fingerprint of the type's layout.
     const SCHEMA: u64;
