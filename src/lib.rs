@@ -1,5 +1,73 @@
-//! shmchan (crate docs are written with the flavors).
+//! Typed channels between processes on one Linux host, over shared memory,
+//! with the interface of [`std::sync::mpsc`].
+//!
+//! A channel lives in a POSIX shared-memory object that processes create or
+//! open by name. Underneath is a lock-free ring; a message is copied into the
+//! ring by the sender and out of it by the receiver, and nothing else
+//! happens on the fast path: no syscall, no allocation, no lock. A receiver
+//! with nothing to do spins briefly and then sleeps on a futex in the
+//! segment; a sender wakes it only when it sleeps.
+//!
+//! ```
+//! use shmchan::{spsc, ShmSafe};
+//!
+//! #[derive(Clone, Copy, Debug, PartialEq, ShmSafe)]
+//! #[repr(C)]
+//! struct Tick {
+//!     ts: u64,
+//!     px: f64,
+//!     qty: u32,
+//!     side: u32,
+//! }
+//!
+//! # let name = format!("doc-crate-{}", std::process::id());
+//! // In one process (here, both ends in one for the example):
+//! let rx = spsc::Receiver::<Tick>::create(&name, 1024)?;
+//! // In another, by name:
+//! let tx = spsc::Sender::<Tick>::open(&name)?;
+//!
+//! tx.send(Tick { ts: 1, px: 101.5, qty: 10, side: 0 }).unwrap();
+//! drop(tx);
+//! let ticks: Vec<Tick> = rx.iter().collect(); // ends: the sender is gone
+//! assert_eq!(ticks, [Tick { ts: 1, px: 101.5, qty: 10, side: 0 }]);
+//! # Ok::<(), shmchan::Error>(())
+//! ```
+//!
+//! # What can be sent
+//!
+//! Values of types that are [`ShmSafe`]: integers, floats, arrays of them,
+//! and `#[repr(C)]` structs of them without padding that
+//! `#[derive(ShmSafe)]`. The derive refuses, at compile time, anything whose
+//! value means nothing in another process (references, pointers, `Box`,
+//! `Vec`, `String`) or has invalid bit patterns (`bool`, `char`, enums), and
+//! fingerprints the layout: opening a channel with a different type is
+//! [`Error::Incompatible`], naming the first field that differs.
+//!
+//! # Flavors
+//!
+//! | module | senders | receivers | order |
+//! |---|---|---|---|
+//! | [`spsc`] | one at a time | one at a time | FIFO |
+//!
+//! # Disconnection and dead peers
+//!
+//! As in `std::sync::mpsc`: [`recv`](spsc::Receiver::recv) fails once the
+//! channel is empty and the sender is gone, and
+//! [`send`](spsc::Sender::send) fails once the receiver is gone. "Gone"
+//! includes a process that died without dropping its end (SIGKILL, a
+//! crash): a blocked call notices within a second, everything the dead
+//! process had published is still delivered, and its role can be opened
+//! again.
+//!
+//! # Limits
+//!
+//! Linux only. All endpoints must share a PID namespace (liveness is judged
+//! by pid and process start time). A process that can write the segment can
+//! make the channel fail (it then reports `Corrupt` or disconnection), but
+//! cannot make this process misbehave, with one exception no shared-memory
+//! design can prevent: truncating the object makes later accesses fault.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 // Lets the derive's `::shmchan::` paths resolve inside this crate's own tests.
 extern crate self as shmchan;

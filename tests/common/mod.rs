@@ -32,8 +32,22 @@ pub fn unique_name(tag: &str) -> String {
 
 /// Starts this test binary again, running only its `peer` test, as `role`.
 pub fn spawn_peer(role: &str, args: &[&str]) -> Child {
+    spawn_peer_env(role, args, &[])
+}
+
+/// [`spawn_peer`] with extra environment variables for the peer.
+pub fn spawn_peer_env(role: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().expect("test binary path"))
-        .args(["--ignored", "--exact", "peer", "--nocapture", "--test-threads", "1", "-q"])
+        .envs(env.iter().copied())
+        .args([
+            "--ignored",
+            "--exact",
+            "peer",
+            "--nocapture",
+            "--test-threads",
+            "1",
+            "-q",
+        ])
         .env(ROLE_VAR, role)
         .env(ARGS_VAR, args.join(&SEP.to_string()))
         .stdout(Stdio::null())
@@ -86,5 +100,7 @@ pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
 
 /// Whether a shared-memory object of this name exists.
 pub fn segment_exists(name: &str) -> bool {
-    std::path::Path::new("/dev/shm").join(name.trim_start_matches('/')).exists()
+    std::path::Path::new("/dev/shm")
+        .join(name.trim_start_matches('/'))
+        .exists()
 }
