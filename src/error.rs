@@ -369,8 +369,15 @@ mod tests {
         struct NotDebug;
         assert_eq!(format!("{:?}", TrySendError::Full(NotDebug)), "Full(..)");
         assert_eq!(RecvError.to_string(), "receiving on a closed channel");
-        let busy = Error::Busy { name: "ticks".into(), role: "sender", pid: 42 };
+        let busy = Error::Busy {
+            name: "ticks".into(),
+            role: "sender",
+            pid: 42,
+        };
         let text = busy.to_string();
-        assert!(text.contains("process 42") && text.contains("sender"), "{text}");
+        assert!(
+            text.contains("process 42") && text.contains("sender"),
+            "{text}"
+        );
     }
 }

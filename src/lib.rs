@@ -73,10 +73,10 @@
 extern crate self as shmchan;
 
 mod error;
-#[cfg(all(test, loom))]
-mod loom_tests;
 #[cfg(not(loom))]
 mod link;
+#[cfg(all(test, loom))]
+mod loom_tests;
 #[cfg(not(loom))]
 mod options;
 mod primitive;
@@ -90,15 +90,17 @@ pub mod spsc;
 mod stats;
 mod wait;
 
-pub use error::{Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-#[cfg(not(loom))]
-pub use segment::unlink;
+pub use error::{
+    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 #[cfg(not(loom))]
 pub use options::Options;
+#[cfg(not(loom))]
+pub use segment::unlink;
 pub use shm_safe::ShmSafe;
+pub use shmchan_derive::ShmSafe;
 #[cfg(not(loom))]
 pub use stats::{EndpointInfo, Stats};
-pub use shmchan_derive::ShmSafe;
 
 /// Items used by the code that `#[derive(ShmSafe)]` generates. Not public API.
 #[doc(hidden)]

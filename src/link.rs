@@ -70,7 +70,10 @@ impl Link {
     #[cold]
     pub(crate) fn peer_gone_or_dead(&self) -> bool {
         let now = Instant::now();
-        let due = self.last_probe.get().is_none_or(|last| now.duration_since(last) >= LIVENESS_INTERVAL);
+        let due = self
+            .last_probe
+            .get()
+            .is_none_or(|last| now.duration_since(last) >= LIVENESS_INTERVAL);
         if due {
             self.last_probe.set(Some(now));
             let slot = &self.segment.endpoints()[self.peer_slot];

@@ -15,7 +15,10 @@ use loom::thread;
 use std::time::Instant;
 
 /// Never spins; sleeps without a deadline.
-const FOREVER: Wait = Wait { spin: Duration::ZERO, deadline: None };
+const FOREVER: Wait = Wait {
+    spin: Duration::ZERO,
+    deadline: None,
+};
 
 /// One ring with its two doorbells and a "sender gone" flag, shared by the
 /// model's threads the way a segment is shared by processes.
@@ -55,7 +58,10 @@ fn send(channel: &Channel, producer: &Producer<u64>, value: u64) {
         Err(PushError::Full) => None,
         Err(PushError::Corrupt) => panic!("corrupt ring"),
     };
-    assert_eq!(block_on(&channel.not_full, Barrier::fence(), FOREVER, poll, || None), Blocked::Done(()));
+    assert_eq!(
+        block_on(&channel.not_full, Barrier::fence(), FOREVER, poll, || None),
+        Blocked::Done(())
+    );
     channel.not_empty.notify(Barrier::fence());
 }
 
@@ -71,7 +77,9 @@ fn recv(channel: &Channel, consumer: &Consumer<u64>) -> Option<u64> {
         Err(PopError::Empty) => None,
         Err(PopError::Corrupt) => panic!("corrupt ring"),
     };
-    let Blocked::Done(result) = block_on(&channel.not_empty, Barrier::fence(), FOREVER, poll, || None) else {
+    let Blocked::Done(result) =
+        block_on(&channel.not_empty, Barrier::fence(), FOREVER, poll, || None)
+    else {
         unreachable!("no deadline")
     };
     if result.is_some() {
@@ -192,7 +200,10 @@ fn a_timeout_racing_a_send_loses_nothing() {
         let sender = thread::spawn(move || send(&peer, &tx, 9));
         // A finite deadline: the model's timer fires as soon as the waiter
         // sleeps, and `check_peer` then gives up, as a deadline would.
-        let wait = Wait { spin: Duration::ZERO, deadline: Some(Instant::now() + Duration::from_secs(3600)) };
+        let wait = Wait {
+            spin: Duration::ZERO,
+            deadline: Some(Instant::now() + Duration::from_secs(3600)),
+        };
         let poll = || rx.pop().ok();
         let outcome = block_on(&channel.not_empty, Barrier::fence(), wait, poll, || Some(0));
         sender.join().unwrap();

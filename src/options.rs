@@ -66,11 +66,17 @@ impl Options {
 
     /// The capacity to create with: a power of two, at least 1.
     pub(crate) fn ring_capacity(&self) -> Result<u64, crate::Error> {
-        let invalid = |reason| crate::Error::InvalidCapacity { requested: self.capacity, reason };
+        let invalid = |reason| crate::Error::InvalidCapacity {
+            requested: self.capacity,
+            reason,
+        };
         if self.capacity == 0 {
             return Err(invalid("a channel must hold at least one message"));
         }
-        let rounded = self.capacity.checked_next_power_of_two().ok_or_else(|| invalid("it is too large"))?;
+        let rounded = self
+            .capacity
+            .checked_next_power_of_two()
+            .ok_or_else(|| invalid("it is too large"))?;
         Ok(rounded as u64)
     }
 }

@@ -2,10 +2,10 @@
 //! builds and loom's under `--cfg loom`, so that the ring and wait algorithms
 //! run unchanged under the model checker.
 
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
 
 pub(crate) use core::sync::atomic::{compiler_fence, Ordering};
 

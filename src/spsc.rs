@@ -61,12 +61,25 @@ struct Control {
 
 static_assertions::const_assert_eq!(size_of::<Control>(), 512);
 
-const RECEIVER: Claim = Claim { slots: 0..1, role: "receiver", ever_bit: 1 };
-const SENDER: Claim = Claim { slots: 1..2, role: "sender", ever_bit: 2 };
+const RECEIVER: Claim = Claim {
+    slots: 0..1,
+    role: "receiver",
+    ever_bit: 1,
+};
+const SENDER: Claim = Claim {
+    slots: 1..2,
+    role: "sender",
+    ever_bit: 2,
+};
 const ROLES: [&str; 2] = ["receiver", "sender"];
 
 fn spec<T: ShmSafe>() -> Spec {
-    const { assert!(size_of::<T>() != 0, "a zero-sized message type carries nothing") };
+    const {
+        assert!(
+            size_of::<T>() != 0,
+            "a zero-sized message type carries nothing"
+        )
+    };
     Spec {
         flavor: Flavor::Spsc,
         elem: ElemType::of::<T>(),
@@ -94,7 +107,10 @@ pub fn channel<T: ShmSafe>(name: &str, capacity: usize) -> Result<(Sender<T>, Re
 /// # Errors
 ///
 /// As for [`Receiver::create`] and [`Sender::open`].
-pub fn channel_with<T: ShmSafe>(name: &str, options: &Options) -> Result<(Sender<T>, Receiver<T>), Error> {
+pub fn channel_with<T: ShmSafe>(
+    name: &str,
+    options: &Options,
+) -> Result<(Sender<T>, Receiver<T>), Error> {
     let rx = Receiver::create_with(name, options)?;
     let tx = Sender::open_with(name, options)?;
     Ok((tx, rx))
@@ -115,7 +131,11 @@ fn attach<T: ShmSafe, E>(
     // which drops the ring first. `UnsafeCell<T>` is `repr(transparent)`.
     let ring = unsafe {
         let indices = NonNull::from(&(*control.as_ptr()).indices);
-        Ring::new(indices, slots.cast::<UnsafeCell<T>>(), segment.header_capacity())
+        Ring::new(
+            indices,
+            slots.cast::<UnsafeCell<T>>(),
+            segment.header_capacity(),
+        )
     };
     let name = segment.name().to_owned();
     // SAFETY: the endpoint table gave this process the only claim on the role.
@@ -178,7 +198,14 @@ impl<T: ShmSafe> Sender<T> {
     /// As for [`create`](Self::create).
     pub fn create_with(name: &str, options: &Options) -> Result<Self, Error> {
         let capacity = options.ring_capacity()?;
-        let segment = Segment::create(name, &spec::<T>(), capacity, options.mode, Link::new_segment_mode(), &SENDER)?;
+        let segment = Segment::create(
+            name,
+            &spec::<T>(),
+            capacity,
+            options.mode,
+            Link::new_segment_mode(),
+            &SENDER,
+        )?;
         Self::from_segment(segment, options)
     }
 
@@ -204,7 +231,12 @@ impl<T: ShmSafe> Sender<T> {
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
         let (link, producer, control) = attach(segment, options, &RECEIVER, Producer::attach)?;
-        Ok(Self { producer, control, link, _marker: PhantomData })
+        Ok(Self {
+            producer,
+            control,
+            link,
+            _marker: PhantomData,
+        })
     }
 
     fn control(&self) -> &Control {
@@ -236,7 +268,9 @@ impl<T: ShmSafe> Sender<T> {
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         match self.send_until(value, None) {
             Ok(()) => Ok(()),
-            Err(SendTimeoutError::Disconnected(value) | SendTimeoutError::Timeout(value)) => Err(SendError(value)),
+            Err(SendTimeoutError::Disconnected(value) | SendTimeoutError::Timeout(value)) => {
+                Err(SendError(value))
+            }
         }
     }
 
@@ -251,13 +285,26 @@ impl<T: ShmSafe> Sender<T> {
     }
 
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let wait = Wait { spin: self.link.spin, deadline };
+        let wait = Wait {
+            spin: self.link.spin,
+            deadline,
+        };
         let poll = || match self.push(value) {
             Err(TrySendError::Full(_)) => None,
             done => Some(done),
         };
-        let dead = || self.link.peer_gone_or_dead().then_some(Err(TrySendError::Disconnected(value)));
-        match block_on(&self.control().not_full, self.link.barrier, wait, poll, dead) {
+        let dead = || {
+            self.link
+                .peer_gone_or_dead()
+                .then_some(Err(TrySendError::Disconnected(value)))
+        };
+        match block_on(
+            &self.control().not_full,
+            self.link.barrier,
+            wait,
+            poll,
+            dead,
+        ) {
             Blocked::Done(Ok(())) => Ok(()),
             Blocked::Done(Err(err)) => Err(SendTimeoutError::Disconnected(err.into_inner())),
             Blocked::TimedOut => Err(SendTimeoutError::Timeout(value)),
@@ -274,7 +321,9 @@ impl<T: ShmSafe> Sender<T> {
                 self.control().not_empty.notify(self.link.barrier);
                 Ok(())
             }
-            Err(PushError::Full) if self.link.peer_gone_or_dead() => Err(TrySendError::Disconnected(value)),
+            Err(PushError::Full) if self.link.peer_gone_or_dead() => {
+                Err(TrySendError::Disconnected(value))
+            }
             Err(PushError::Full) => Err(TrySendError::Full(value)),
             Err(PushError::Corrupt) => {
                 self.link.poison();
@@ -309,13 +358,26 @@ impl<T: ShmSafe> Sender<T> {
         if values.is_empty() {
             return Ok(0);
         }
-        let wait = Wait { spin: self.link.spin, deadline: None };
+        let wait = Wait {
+            spin: self.link.spin,
+            deadline: None,
+        };
         let poll = || match self.push_batch(values) {
             Err(TrySendError::Full(())) => None,
             done => Some(done),
         };
-        let dead = || self.link.peer_gone_or_dead().then_some(Err(TrySendError::Disconnected(())));
-        match block_on(&self.control().not_full, self.link.barrier, wait, poll, dead) {
+        let dead = || {
+            self.link
+                .peer_gone_or_dead()
+                .then_some(Err(TrySendError::Disconnected(())))
+        };
+        match block_on(
+            &self.control().not_full,
+            self.link.barrier,
+            wait,
+            poll,
+            dead,
+        ) {
             Blocked::Done(Ok(sent)) => Ok(sent),
             Blocked::Done(Err(_)) | Blocked::TimedOut => Err(SendError(())),
         }
@@ -360,7 +422,14 @@ impl<T: ShmSafe> Receiver<T> {
     /// As for [`Sender::create`].
     pub fn create_with(name: &str, options: &Options) -> Result<Self, Error> {
         let capacity = options.ring_capacity()?;
-        let segment = Segment::create(name, &spec::<T>(), capacity, options.mode, Link::new_segment_mode(), &RECEIVER)?;
+        let segment = Segment::create(
+            name,
+            &spec::<T>(),
+            capacity,
+            options.mode,
+            Link::new_segment_mode(),
+            &RECEIVER,
+        )?;
         Self::from_segment(segment, options)
     }
 
@@ -385,7 +454,12 @@ impl<T: ShmSafe> Receiver<T> {
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
         let (link, consumer, control) = attach(segment, options, &SENDER, Consumer::attach)?;
-        Ok(Self { consumer, control, link, _marker: PhantomData })
+        Ok(Self {
+            consumer,
+            control,
+            link,
+            _marker: PhantomData,
+        })
     }
 
     fn control(&self) -> &Control {
@@ -434,13 +508,26 @@ impl<T: ShmSafe> Receiver<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let wait = Wait { spin: self.link.spin, deadline };
+        let wait = Wait {
+            spin: self.link.spin,
+            deadline,
+        };
         let poll = || match self.pop() {
             Err(TryRecvError::Empty) => None,
             done => Some(done),
         };
-        let dead = || self.link.peer_gone_or_dead().then(|| self.pop_after_disconnect());
-        match block_on(&self.control().not_empty, self.link.barrier, wait, poll, dead) {
+        let dead = || {
+            self.link
+                .peer_gone_or_dead()
+                .then(|| self.pop_after_disconnect())
+        };
+        match block_on(
+            &self.control().not_empty,
+            self.link.barrier,
+            wait,
+            poll,
+            dead,
+        ) {
             Blocked::Done(Ok(value)) => Ok(value),
             Blocked::Done(Err(_)) => Err(RecvTimeoutError::Disconnected),
             Blocked::TimedOut => Err(RecvTimeoutError::Timeout),
@@ -503,14 +590,27 @@ impl<T: ShmSafe> Receiver<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        let wait = Wait { spin: self.link.spin, deadline: None };
+        let wait = Wait {
+            spin: self.link.spin,
+            deadline: None,
+        };
         let out = core::cell::RefCell::new(out);
         let poll = || match self.pop_batch(&mut out.borrow_mut()) {
             Err(TryRecvError::Empty) => None,
             done => Some(done),
         };
-        let dead = || self.link.peer_gone_or_dead().then(|| self.pop_batch(&mut out.borrow_mut()));
-        match block_on(&self.control().not_empty, self.link.barrier, wait, poll, dead) {
+        let dead = || {
+            self.link
+                .peer_gone_or_dead()
+                .then(|| self.pop_batch(&mut out.borrow_mut()))
+        };
+        match block_on(
+            &self.control().not_empty,
+            self.link.barrier,
+            wait,
+            poll,
+            dead,
+        ) {
             Blocked::Done(Ok(received)) => Ok(received),
             Blocked::Done(Err(_)) | Blocked::TimedOut => Err(RecvError),
         }

@@ -35,7 +35,9 @@ fn open_when_created<E>(mut open: impl FnMut() -> Result<E, Error>) -> E {
     loop {
         match open() {
             Ok(end) => return end,
-            Err(Error::NotFound { .. }) if Instant::now() < give_up => std::thread::sleep(Duration::from_millis(1)),
+            Err(Error::NotFound { .. }) if Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
             Err(err) => panic!("open failed: {err}"),
         }
     }
@@ -58,7 +60,10 @@ fn sleeping_ping_pong(env: &[(&str, &str)]) {
         done_tx.send(()).unwrap();
     });
     let finished = done_rx.recv_timeout(Duration::from_secs(30));
-    assert!(finished.is_ok(), "sleeping round trips stalled: wake-ups are not reaching the other process");
+    assert!(
+        finished.is_ok(),
+        "sleeping round trips stalled: wake-ups are not reaching the other process"
+    );
     worker.join().unwrap();
     expect_success(child, Duration::from_secs(10));
 }
@@ -78,7 +83,10 @@ fn recv_timeout_waits_at_least_the_timeout() {
     let name = unique_name("recv-timeout");
     let (_tx, rx) = spsc::channel_with::<u64>(&name, &sleepy()).unwrap();
     let start = Instant::now();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(30)), Err(shmchan::RecvTimeoutError::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(30)),
+        Err(shmchan::RecvTimeoutError::Timeout)
+    );
     assert!(start.elapsed() >= Duration::from_millis(30));
 }
 

@@ -230,7 +230,9 @@ impl<T: bytemuck::Pod> Producer<T> {
         let tail = self.tail.get();
         // SAFETY: the slot at `tail` is free (`free` >= 1): the consumer has
         // released it and will not read it before `tail` moves past it.
-        self.ring.slot(tail).with_mut(|slot| unsafe { slot.write(value) });
+        self.ring
+            .slot(tail)
+            .with_mut(|slot| unsafe { slot.write(value) });
         self.publish(tail.wrapping_add(1));
         Ok(())
     }
@@ -244,7 +246,9 @@ impl<T: bytemuck::Pod> Producer<T> {
         for (i, value) in values[..count].iter().enumerate() {
             let position = tail.wrapping_add(i as u64);
             // SAFETY: positions `tail..tail + count` are free, as in `push`.
-            self.ring.slot(position).with_mut(|slot| unsafe { slot.write(*value) });
+            self.ring
+                .slot(position)
+                .with_mut(|slot| unsafe { slot.write(*value) });
         }
         if count > 0 {
             self.publish(tail.wrapping_add(count as u64));
@@ -256,7 +260,11 @@ impl<T: bytemuck::Pod> Producer<T> {
     fn publish(&self, tail: u64) {
         self.tail.set(tail);
         // SYNC POINT `tail`: Release pairs with the consumer's Acquire load.
-        self.ring.indices().producer.tail.store(tail, Ordering::Release);
+        self.ring
+            .indices()
+            .producer
+            .tail
+            .store(tail, Ordering::Release);
     }
 
     /// Counts a refused `try_send` in the shared statistics.
@@ -370,7 +378,11 @@ impl<T: bytemuck::Pod> Consumer<T> {
     fn release(&self, head: u64) {
         self.head.set(head);
         // SYNC POINT `head`: Release pairs with the producer's Acquire load.
-        self.ring.indices().consumer.head.store(head, Ordering::Release);
+        self.ring
+            .indices()
+            .consumer
+            .head
+            .store(head, Ordering::Release);
     }
 }
 
@@ -387,7 +399,9 @@ impl<T: bytemuck::Pod> HeapRing<T> {
         assert!(capacity.is_power_of_two());
         Self {
             indices: Box::default(),
-            slots: (0..capacity).map(|_| UnsafeCell::new(T::zeroed())).collect(),
+            slots: (0..capacity)
+                .map(|_| UnsafeCell::new(T::zeroed()))
+                .collect(),
         }
     }
 
@@ -400,7 +414,13 @@ impl<T: bytemuck::Pod> HeapRing<T> {
         let slots = NonNull::from(&self.slots[0]);
         // SAFETY: the boxes hold the control block and `len` slots; the
         // caller keeps `self` alive for as long as the view.
-        unsafe { Ring::new(NonNull::from(&*self.indices), slots, self.slots.len() as u64) }
+        unsafe {
+            Ring::new(
+                NonNull::from(&*self.indices),
+                slots,
+                self.slots.len() as u64,
+            )
+        }
     }
 
     pub(crate) fn indices(&self) -> &Indices {
@@ -414,7 +434,12 @@ mod tests {
 
     fn pair(ring: &HeapRing<u64>) -> (Producer<u64>, Consumer<u64>) {
         // SAFETY: one producer and one consumer, both dropped before `ring`.
-        unsafe { (Producer::attach(ring.view()).unwrap(), Consumer::attach(ring.view()).unwrap()) }
+        unsafe {
+            (
+                Producer::attach(ring.view()).unwrap(),
+                Consumer::attach(ring.view()).unwrap(),
+            )
+        }
     }
 
     #[test]
@@ -467,10 +492,16 @@ mod tests {
         tx.push(7).unwrap();
         tx.push(8).unwrap();
         assert_eq!(rx.pop(), Ok(7)); // caches tail = 2
-        ring.indices().producer.tail.store(1 << 40, Ordering::Relaxed);
+        ring.indices()
+            .producer
+            .tail
+            .store(1 << 40, Ordering::Relaxed);
         assert_eq!(rx.pop(), Ok(8)); // still within the cached tail
         assert_eq!(rx.pop(), Err(PopError::Corrupt));
-        ring.indices().consumer.head.store(u64::MAX, Ordering::Relaxed);
+        ring.indices()
+            .consumer
+            .head
+            .store(u64::MAX, Ordering::Relaxed);
         for _ in 0..4 {
             let _ = tx.push(1);
         }

@@ -65,7 +65,9 @@ impl Owner {
             return true;
         }
         match start_time(self.pid()) {
-            Ok(info) => !info.zombie && (self.started() == 0 || info.started as u32 == self.started()),
+            Ok(info) => {
+                !info.zombie && (self.started() == 0 || info.started as u32 == self.started())
+            }
             Err(Probe::NoSuchProcess) => false,
             // No /proc: fall back to asking the kernel whether the pid exists.
             Err(Probe::Unreadable) => pid_exists(self.pid()),
@@ -88,7 +90,10 @@ impl EndpointSlot {
         let mut current = 0;
         loop {
             // AcqRel: see the module notes.
-            match self.owner.compare_exchange(current, me.0, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .owner
+                .compare_exchange(current, me.0, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return Ok(()),
                 Err(0) => current = 0,
                 Err(word) if Owner(word).alive() => return Err(Owner(word)),
@@ -101,12 +106,17 @@ impl EndpointSlot {
     pub(crate) fn release(&self, me: Owner) {
         // Release: see the module notes. If the word changed, someone wrote
         // over our claim; leave their word alone.
-        let _ = self.owner.compare_exchange(me.0, 0, Ordering::Release, Ordering::Relaxed);
+        let _ = self
+            .owner
+            .compare_exchange(me.0, 0, Ordering::Release, Ordering::Relaxed);
     }
 
     /// Frees the slot if its owner is `dead`; returns whether it is free now.
     pub(crate) fn reap(&self, dead: Owner) -> bool {
-        match self.owner.compare_exchange(dead.0, 0, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .owner
+            .compare_exchange(dead.0, 0, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) | Err(0) => true,
             Err(_) => false,
         }
@@ -143,7 +153,10 @@ fn start_time(pid: u32) -> Result<ProcInfo, Probe> {
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next().ok_or(Probe::Unreadable)?;
     // `starttime` is field 22 of the line; field 3 (`state`) was the first here.
-    let started = fields.nth(22 - 4).and_then(|f| f.parse().ok()).ok_or(Probe::Unreadable)?;
+    let started = fields
+        .nth(22 - 4)
+        .and_then(|f| f.parse().ok())
+        .ok_or(Probe::Unreadable)?;
     Ok(ProcInfo {
         started,
         zombie: matches!(state, "Z" | "X" | "x"),
@@ -160,7 +173,10 @@ fn pid_exists(pid: u32) -> bool {
         return false;
     };
     // EPERM means it exists but belongs to someone else.
-    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 #[cfg(test)]

@@ -170,7 +170,12 @@ impl Layout {
         let slots = round_up(spec.ring_control, align)?;
         let ring_stride = round_up(slots.checked_add(usize::try_from(slot_bytes).ok()?)?, align)?;
         let total = rings.checked_add(ring_stride.checked_mul(spec.rings as usize)?)?;
-        Some(Self { rings, ring_stride, slots, total })
+        Some(Self {
+            rings,
+            ring_stride,
+            slots,
+            total,
+        })
     }
 }
 
@@ -219,7 +224,9 @@ pub(crate) enum Refusal {
 pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<Layout, Refusal> {
     use Refusal::{Corrupt, Incompatible};
     if header.magic != MAGIC {
-        return Err(Incompatible("it is not a shmchan segment (wrong magic bytes)".into()));
+        return Err(Incompatible(
+            "it is not a shmchan segment (wrong magic bytes)".into(),
+        ));
     }
     if header.version != VERSION {
         return Err(Incompatible(format!(
@@ -241,7 +248,10 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
     }
     check_type(header, &spec.elem).map_err(Incompatible)?;
     if header.capacity == 0 || !header.capacity.is_power_of_two() {
-        return Err(Corrupt(format!("capacity {} is not a power of two", header.capacity)));
+        return Err(Corrupt(format!(
+            "capacity {} is not a power of two",
+            header.capacity
+        )));
     }
     if header.endpoints != spec.endpoints || header.rings != spec.rings {
         return Err(Corrupt(format!(
@@ -249,8 +259,12 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
             header.endpoints, header.rings, spec.endpoints, spec.rings
         )));
     }
-    let layout = Layout::compute(spec, header.capacity)
-        .ok_or_else(|| Corrupt(format!("capacity {} does not fit in memory", header.capacity)))?;
+    let layout = Layout::compute(spec, header.capacity).ok_or_else(|| {
+        Corrupt(format!(
+            "capacity {} does not fit in memory",
+            header.capacity
+        ))
+    })?;
     if header.total_size != layout.total as u64 || file_size < layout.total as u64 {
         return Err(Corrupt(format!(
             "its header says {} bytes, its file has {file_size}, its layout needs {}",
@@ -276,12 +290,15 @@ fn check_type(header: &Header, want: &ElemType) -> Result<(), String> {
     );
     match first_difference(&found_layout, want.layout) {
         Some(diff) => detail.push_str(&format!("; first difference: {diff}")),
-        None if found_layout == want.layout => detail.push_str(
-            "; their layouts read the same at this level, so a nested type differs",
-        ),
+        None if found_layout == want.layout => {
+            detail.push_str("; their layouts read the same at this level, so a nested type differs")
+        }
         None => {}
     }
-    detail.push_str(&format!("; found layout {found_layout}, expected {}", want.layout));
+    detail.push_str(&format!(
+        "; found layout {found_layout}, expected {}",
+        want.layout
+    ));
     Err(detail)
 }
 
@@ -297,7 +314,10 @@ pub(crate) fn first_difference(found: &str, want: &str) -> Option<String> {
     let count = found_fields.len().max(want_fields.len());
     (0..count).find_map(|i| match (found_fields.get(i), want_fields.get(i)) {
         (Some(f), Some(w)) if f == w => None,
-        (Some(f), Some(w)) => Some(format!("field {} is `{f}` in the channel, `{w}` here", i + 1)),
+        (Some(f), Some(w)) => Some(format!(
+            "field {} is `{f}` in the channel, `{w}` here",
+            i + 1
+        )),
         (Some(f), None) => Some(format!("the channel's type has an extra field `{f}`")),
         (None, Some(w)) => Some(format!("this endpoint's type has an extra field `{w}`")),
         (None, None) => None,
@@ -329,7 +349,10 @@ mod tests {
     #[test]
     fn first_difference_names_the_field() {
         let diff = first_difference("T{a:u64@0,b:u32@8}", "T{a:u64@0,b:i32@8}").unwrap();
-        assert!(diff.contains("field 2") && diff.contains("b:i32@8"), "{diff}");
+        assert!(
+            diff.contains("field 2") && diff.contains("b:i32@8"),
+            "{diff}"
+        );
         let diff = first_difference("T{a:u64@0}", "T{a:u64@0,b:u32@8}").unwrap();
         assert!(diff.contains("extra field `b:u32@8`"), "{diff}");
         assert_eq!(first_difference("u64", "u32"), None);

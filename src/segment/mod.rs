@@ -93,12 +93,22 @@ impl Segment {
         for _ in 0..3 {
             match rustix::shm::open(path.as_str(), flags, Mode::from_raw_mode(mode)) {
                 Ok(fd) => {
-                    let new = New { name, path: &path, spec, capacity, layout, barrier };
+                    let new = New {
+                        name,
+                        path: &path,
+                        spec,
+                        capacity,
+                        layout,
+                        barrier,
+                    };
                     return new.initialize(File::from(fd), mode, claim);
                 }
                 Err(Errno::EXIST) => match examine(name, &path)? {
                     Existing::Live(detail) => {
-                        return Err(Error::AlreadyExists { name: name.to_owned(), detail })
+                        return Err(Error::AlreadyExists {
+                            name: name.to_owned(),
+                            detail,
+                        })
                     }
                     Existing::Stale => continue,
                 },
@@ -119,7 +129,11 @@ impl Segment {
         loop {
             let fd = match rustix::shm::open(path.as_str(), OFlags::RDWR, Mode::empty()) {
                 Ok(fd) => fd,
-                Err(Errno::NOENT) => return Err(Error::NotFound { name: name.to_owned() }),
+                Err(Errno::NOENT) => {
+                    return Err(Error::NotFound {
+                        name: name.to_owned(),
+                    })
+                }
                 Err(err) => return Err(io_error(name, "open the shared-memory object", err)),
             };
             let file = File::from(fd);
@@ -177,7 +191,11 @@ impl Segment {
 
     /// The endpoint table.
     pub(crate) fn endpoints(&self) -> &[EndpointSlot] {
-        let ptr = self.base().as_ptr().wrapping_add(ENDPOINTS_OFFSET).cast::<EndpointSlot>();
+        let ptr = self
+            .base()
+            .as_ptr()
+            .wrapping_add(ENDPOINTS_OFFSET)
+            .cast::<EndpointSlot>();
         // SAFETY: `Layout::compute` placed `header.endpoints` slots at this
         // aligned offset, inside the `layout.total` bytes that validation
         // found in the file; the mapping lives as long as `self`.
@@ -186,12 +204,20 @@ impl Segment {
 
     /// The start of ring `index`'s control block and of its slots.
     pub(crate) fn ring(&self, index: usize) -> (NonNull<u8>, NonNull<u8>) {
-        assert!(index < self.header.rings as usize, "ring index out of range");
+        assert!(
+            index < self.header.rings as usize,
+            "ring index out of range"
+        );
         let start = self.layout.rings + index * self.layout.ring_stride;
         // SAFETY: `Layout::compute` checked that every ring, its control
         // block and its slots, lies within `layout.total`, which the file
         // (and so the mapping) holds.
-        unsafe { (self.base().add(start), self.base().add(start + self.layout.slots)) }
+        unsafe {
+            (
+                self.base().add(start),
+                self.base().add(start + self.layout.slots),
+            )
+        }
     }
 
     /// Whether an endpoint of role `bit` has ever attached.
@@ -214,7 +240,9 @@ impl Segment {
             return;
         };
         let control = self.control();
-        if control.unlinked.load(Ordering::Relaxed) == 0 && self.endpoints().iter().all(EndpointSlot::vacant) {
+        if control.unlinked.load(Ordering::Relaxed) == 0
+            && self.endpoints().iter().all(EndpointSlot::vacant)
+        {
             let _ = unlink_if_same(&self.path, &self.file, Some(control));
         }
     }
@@ -223,12 +251,16 @@ impl Segment {
         let me = Owner::me();
         let mut holder = None;
         for index in claim.slots.clone() {
-            let Some(slot) = self.endpoints().get(index) else { break };
+            let Some(slot) = self.endpoints().get(index) else {
+                break;
+            };
             match slot.claim(me) {
                 Ok(()) => {
                     self.slot = Some(index);
                     // Release: pairs with `ever_attached`'s Acquire.
-                    self.control().attached_ever.fetch_or(claim.ever_bit, Ordering::Release);
+                    self.control()
+                        .attached_ever
+                        .fetch_or(claim.ever_bit, Ordering::Release);
                     return Ok(());
                 }
                 Err(owner) => holder = holder.or(Some(owner)),
@@ -262,7 +294,9 @@ pub fn unlink(name: &str) -> Result<(), Error> {
     let path = name::shm_path(name)?;
     match rustix::shm::unlink(path.as_str()) {
         Ok(()) => Ok(()),
-        Err(Errno::NOENT) => Err(Error::NotFound { name: name.to_owned() }),
+        Err(Errno::NOENT) => Err(Error::NotFound {
+            name: name.to_owned(),
+        }),
         Err(err) => Err(io_error(name, "unlink the shared-memory object", err)),
     }
 }
@@ -282,7 +316,13 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
         let file = match rustix::shm::open(path, OFlags::RDWR, Mode::empty()) {
             Ok(fd) => File::from(fd),
             Err(Errno::NOENT) => return Ok(Existing::Stale),
-            Err(err) => return Err(io_error(name, "open the existing shared-memory object", err)),
+            Err(err) => {
+                return Err(io_error(
+                    name,
+                    "open the existing shared-memory object",
+                    err,
+                ))
+            }
         };
         let _lock = Flock::new(&file, FlockOperation::LockExclusive)
             .map_err(|err| io_error(name, "lock the existing segment", err))?;
@@ -293,7 +333,10 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
                 return Ok(Existing::Live("it is not a shmchan segment".into()));
             }
             if let Some(owner) = mapped.live_owner(header.endpoints) {
-                return Ok(Existing::Live(format!("process {} is attached to it", owner.pid())));
+                return Ok(Existing::Live(format!(
+                    "process {} is attached to it",
+                    owner.pid()
+                )));
             }
         } else if Instant::now() < give_up {
             drop(_lock);
@@ -302,7 +345,8 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
         }
         // Initialized with nobody alive attached, or never initialized.
         let control = mapped.as_ref().map(Mapped::control);
-        unlink_if_same(path, &file, control).map_err(|err| io_error(name, "remove the stale segment", err))?;
+        unlink_if_same(path, &file, control)
+            .map_err(|err| io_error(name, "remove the stale segment", err))?;
         return Ok(Existing::Stale);
     }
 }
@@ -337,7 +381,8 @@ struct Mapped {
 impl Mapped {
     /// Maps `file` if it is sized and initialized; `None` if not yet.
     fn of(name: &str, file: &File) -> Result<Option<Self>, Error> {
-        let stat = rustix::fs::fstat(file).map_err(|err| io_error(name, "inspect the segment", err))?;
+        let stat =
+            rustix::fs::fstat(file).map_err(|err| io_error(name, "inspect the segment", err))?;
         let size = stat.st_size as u64;
         if size < MIN_SIZE as u64 {
             return Ok(None);
@@ -349,7 +394,11 @@ impl Mapped {
         let map = memmap2::MmapOptions::new()
             .len(len)
             .map_raw(file)
-            .map_err(|err| Error::Io { name: name.to_owned(), op: "map the segment", source: err })?;
+            .map_err(|err| Error::Io {
+                name: name.to_owned(),
+                op: "map the segment",
+                source: err,
+            })?;
         let mapped = Self { map, size };
         // Acquire: SYNC POINT with the creator's Release store of `init`:
         // the header is completely written before we read it.
@@ -379,20 +428,49 @@ impl Mapped {
     fn live_owner(&self, count: u32) -> Option<Owner> {
         let fits = (self.size as usize - ENDPOINTS_OFFSET) / size_of::<EndpointSlot>();
         let count = (count as usize).min(fits);
-        let ptr = self.map.as_ptr().wrapping_add(ENDPOINTS_OFFSET).cast::<EndpointSlot>();
+        let ptr = self
+            .map
+            .as_ptr()
+            .wrapping_add(ENDPOINTS_OFFSET)
+            .cast::<EndpointSlot>();
         // SAFETY: `count` slots fit in the mapping after the aligned offset.
         let slots = unsafe { core::slice::from_raw_parts(ptr, count) };
-        slots.iter().filter_map(EndpointSlot::owner).find(|owner| owner.alive())
+        slots
+            .iter()
+            .filter_map(EndpointSlot::owner)
+            .find(|owner| owner.alive())
     }
 
     /// Validates the header against `spec` and takes a role.
-    fn attach(self, name: &str, path: String, file: File, spec: &Spec, claim: &Claim) -> Result<Segment, Error> {
+    fn attach(
+        self,
+        name: &str,
+        path: String,
+        file: File,
+        spec: &Spec,
+        claim: &Claim,
+    ) -> Result<Segment, Error> {
         let header = self.header();
-        let layout = header::validate(&header, spec, self.size).map_err(|refusal| match refusal {
-            Refusal::Incompatible(detail) => Error::Incompatible { name: name.to_owned(), detail },
-            Refusal::Corrupt(detail) => Error::Corrupt { name: name.to_owned(), detail },
-        })?;
-        let mut segment = Segment { name: name.to_owned(), path, file, map: self.map, header, layout, slot: None };
+        let layout =
+            header::validate(&header, spec, self.size).map_err(|refusal| match refusal {
+                Refusal::Incompatible(detail) => Error::Incompatible {
+                    name: name.to_owned(),
+                    detail,
+                },
+                Refusal::Corrupt(detail) => Error::Corrupt {
+                    name: name.to_owned(),
+                    detail,
+                },
+            })?;
+        let mut segment = Segment {
+            name: name.to_owned(),
+            path,
+            file,
+            map: self.map,
+            header,
+            layout,
+            slot: None,
+        };
         segment.claim_role(claim)?;
         Ok(segment)
     }
@@ -431,7 +509,11 @@ impl New<'_> {
         let map = memmap2::MmapOptions::new()
             .len(self.layout.total)
             .map_raw(&file)
-            .map_err(|source| Error::Io { name: name.to_owned(), op: "map the segment", source })?;
+            .map_err(|source| Error::Io {
+                name: name.to_owned(),
+                op: "map the segment",
+                source,
+            })?;
         let header = self.header();
         let bytes = zerocopy::IntoBytes::as_bytes(&header);
         // SAFETY: the new mapping holds `layout.total >= HEADER_REGION` bytes
@@ -508,5 +590,9 @@ impl Drop for Flock<'_> {
 }
 
 fn io_error(name: &str, op: &'static str, err: Errno) -> Error {
-    Error::Io { name: name.to_owned(), op, source: err.into() }
+    Error::Io {
+        name: name.to_owned(),
+        op,
+        source: err.into(),
+    }
 }

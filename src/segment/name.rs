@@ -8,14 +8,22 @@ pub(crate) const MAX_NAME: usize = 200;
 /// Checks `name` and returns the `shm_open` path for it (`/name`).
 pub(crate) fn shm_path(name: &str) -> Result<String, Error> {
     let bare = name.strip_prefix('/').unwrap_or(name);
-    let invalid = |reason| Err(Error::InvalidName { name: name.to_owned(), reason });
+    let invalid = |reason| {
+        Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
     if bare.is_empty() {
         return invalid("it is empty");
     }
     if bare.len() > MAX_NAME {
         return invalid("it is longer than 200 characters");
     }
-    if let Some(c) = bare.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(c) = bare
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         return if c == '/' {
             invalid("it has a '/' after the first character")
         } else {
@@ -42,8 +50,22 @@ mod tests {
 
     #[test]
     fn invalid_names() {
-        for bad in ["", "/", "a/b", "//a", "sp ace", "é", "..", ".", "a\0b", &"x".repeat(201)] {
-            assert!(matches!(shm_path(bad), Err(Error::InvalidName { .. })), "{bad:?}");
+        for bad in [
+            "",
+            "/",
+            "a/b",
+            "//a",
+            "sp ace",
+            "é",
+            "..",
+            ".",
+            "a\0b",
+            &"x".repeat(201),
+        ] {
+            assert!(
+                matches!(shm_path(bad), Err(Error::InvalidName { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

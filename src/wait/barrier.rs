@@ -126,7 +126,8 @@ fn membarrier() -> bool {
 fn available() -> bool {
     use rustix::thread::{membarrier_query, MembarrierCommand};
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| membarrier_query().contains_command(MembarrierCommand::GlobalExpedited))
+    *AVAILABLE
+        .get_or_init(|| membarrier_query().contains_command(MembarrierCommand::GlobalExpedited))
 }
 
 /// Whether this process is registered as a target of global expedited

@@ -189,7 +189,11 @@ fn sleep<R>(
     let result = poll();
     if result.is_none() {
         // Asleep, unless `seq` moved since it was read.
-        let timeout = if exact { timeout } else { timeout.min(UNSURE_SLEEP) };
+        let timeout = if exact {
+            timeout
+        } else {
+            timeout.min(UNSURE_SLEEP)
+        };
         futex::wait(&bell.seq, seq, timeout);
     }
     // Awake. Relaxed: a publisher that still sees us only rings in vain.
