@@ -9,6 +9,15 @@ pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
 
 pub(crate) use core::sync::atomic::{compiler_fence, Ordering};
 
+/// Tells the processor (or, under loom, the scheduler) that we are spinning.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
 /// Gives up the rest of this thread's time slice.
 #[inline]
 pub(crate) fn yield_now() {

@@ -252,11 +252,22 @@ impl<T: ShmSafe> Sender<T> {
     /// [`TrySendError::Disconnected`] if the receiver is gone. Either way the
     /// message is handed back.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let result = self.push(value);
-        if let Err(TrySendError::Full(_)) = result {
-            self.producer.count_refusal();
+        match self.push(value) {
+            Err(TrySendError::Full(value)) => Err(self.refuse(value)),
+            result => result,
         }
-        result
+    }
+
+    /// A full ring: counts the refusal, and probes whether the receiver
+    /// died (rate-limited), so that a loop of `try_send` ends too.
+    #[cold]
+    fn refuse<V>(&self, value: V) -> TrySendError<V> {
+        self.producer.count_refusal();
+        if self.link.peer_gone_or_dead() {
+            TrySendError::Disconnected(value)
+        } else {
+            TrySendError::Full(value)
+        }
     }
 
     /// Sends `value`, waiting while the channel is full.
@@ -321,9 +332,8 @@ impl<T: ShmSafe> Sender<T> {
                 self.control().not_empty.notify(self.link.barrier);
                 Ok(())
             }
-            Err(PushError::Full) if self.link.peer_gone_or_dead() => {
-                Err(TrySendError::Disconnected(value))
-            }
+            // No liveness probe here, on the blocking path's poll: that path
+            // probes after each sleep, and `try_send` in `refuse`.
             Err(PushError::Full) => Err(TrySendError::Full(value)),
             Err(PushError::Corrupt) => {
                 self.link.poison();
@@ -340,11 +350,10 @@ impl<T: ShmSafe> Sender<T> {
     /// [`TrySendError::Full`] if none fit, [`TrySendError::Disconnected`] if
     /// the receiver is gone.
     pub fn try_send_batch(&self, values: &[T]) -> Result<usize, TrySendError<()>> {
-        let result = self.push_batch(values);
-        if let Err(TrySendError::Full(())) = result {
-            self.producer.count_refusal();
+        match self.push_batch(values) {
+            Err(TrySendError::Full(())) => Err(self.refuse(())),
+            result => result,
         }
-        result
     }
 
     /// Sends as many of `values` as fit, in order, with one publish, waiting
@@ -389,7 +398,6 @@ impl<T: ShmSafe> Sender<T> {
         }
         match self.producer.push_slice(values) {
             Ok(0) if values.is_empty() => Ok(0),
-            Ok(0) if self.link.peer_gone_or_dead() => Err(TrySendError::Disconnected(())),
             Ok(0) => Err(TrySendError::Full(())),
             Ok(sent) => {
                 self.control().not_empty.notify(self.link.barrier);

@@ -77,6 +77,7 @@ impl Owner {
 
 impl EndpointSlot {
     /// The current owner, if any. Acquire: see the module notes.
+    #[inline]
     pub(crate) fn owner(&self) -> Option<Owner> {
         match self.owner.load(Ordering::Acquire) {
             0 => None,

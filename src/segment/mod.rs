@@ -177,11 +177,13 @@ impl Segment {
         crate::wait::Mode::from_u32(self.header.barrier_mode)
     }
 
+    #[inline]
     fn base(&self) -> NonNull<u8> {
         // SAFETY: a successful mmap never returns null.
         unsafe { NonNull::new_unchecked(self.map.as_mut_ptr()) }
     }
 
+    #[inline]
     fn control(&self) -> &Control {
         // SAFETY: validation checked the file holds at least `MIN_SIZE`
         // bytes, which include the `Control` block at this page-aligned
@@ -190,6 +192,7 @@ impl Segment {
     }
 
     /// The endpoint table.
+    #[inline]
     pub(crate) fn endpoints(&self) -> &[EndpointSlot] {
         let ptr = self
             .base()
@@ -221,6 +224,7 @@ impl Segment {
     }
 
     /// Whether an endpoint of role `bit` has ever attached.
+    #[inline]
     pub(crate) fn ever_attached(&self, bit: u32) -> bool {
         // Acquire: pairs with the Release `fetch_or` in `claim_role`; read
         // this before the slot, so a set bit means the slot was claimed.

@@ -9,8 +9,8 @@
 //!
 //! A waiter in [`block_on`] moves through:
 //!
-//! - **spinning**: polls its condition with `Backoff`, yielding once the
-//!   spin limit is reached, until the spin time is over;
+//! - **spinning**: polls its condition, pausing between polls and yielding
+//!   the core now and then, until the spin time is over;
 //! - **announced**: adds itself to `sleepers`, reads `seq`, and issues the
 //!   heavy half of the [`Barrier`];
 //! - **re-checking**: polls once more; a publish that happened before the
@@ -45,7 +45,6 @@ pub(crate) use barrier::{Barrier, Mode};
 
 use crate::primitive::{AtomicU32, Ordering};
 use core::time::Duration;
-use crossbeam_utils::Backoff;
 use std::time::Instant;
 
 /// How long a waiter sleeps at most before it checks that its peer lives.
@@ -55,6 +54,9 @@ pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 /// a lost wake-up shows up as a deadlock in the model.
 #[cfg(loom)]
 pub(crate) const LIVENESS_INTERVAL: Duration = Duration::MAX;
+
+/// Polls before a blocked call first reads the clock.
+const FIRST_POLLS: u32 = 64;
 
 /// The longest a waiter sleeps when its barrier could not be issued.
 const UNSURE_SLEEP: Duration = Duration::from_millis(1);
@@ -122,8 +124,14 @@ pub(crate) fn block_on<R>(
     mut poll: impl FnMut() -> Option<R>,
     mut check_peer: impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
-    if let Some(r) = poll() {
-        return Blocked::Done(r);
+    // A burst of polls before the first clock read: a peer that is merely a
+    // few messages behind is caught here, and reading the clock (tens of
+    // nanoseconds in a VM) on every message would cost more than the message.
+    for _ in 0..FIRST_POLLS {
+        if let Some(r) = poll() {
+            return Blocked::Done(r);
+        }
+        crate::primitive::spin_hint();
     }
     let start = Instant::now();
     let spin_end = start.checked_add(wait.spin).unwrap_or(start);
@@ -148,26 +156,32 @@ pub(crate) fn block_on<R>(
     }
 }
 
-/// The spinning state: polls with backoff until `until`.
+/// The spinning state: polls until `until`, pausing once between polls and
+/// yielding the core now and then.
+///
+/// Unlike an exponential backoff, the gap between polls stays one `PAUSE`
+/// long: a receiver that has caught up with its sender sees the next message
+/// as soon as it lands, instead of microseconds later. Yielding every
+/// [`POLLS_PER_YIELD`] polls lets a peer on the same core run when the
+/// machine is oversubscribed.
 fn spin<R>(until: Instant, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
-    /// Reading the clock costs about as much as a short spin; do it rarely.
-    const POLLS_PER_CLOCK_READ: u32 = 8;
-    let backoff = Backoff::new();
+    /// Reading the clock costs about as much as a few polls; do it rarely.
+    const POLLS_PER_CLOCK_READ: u32 = 64;
+    const POLLS_PER_YIELD: u32 = 1024;
     let mut polls = 0u32;
     loop {
-        if polls % POLLS_PER_CLOCK_READ == 0 && Instant::now() >= until {
+        if Instant::now() >= until {
             return None;
         }
-        polls = polls.wrapping_add(1);
-        if cfg!(loom) {
-            crate::primitive::yield_now();
-        } else {
-            // Spins, then yields once past its spin limit: on an
-            // oversubscribed machine the peer may need this very core.
-            backoff.snooze();
+        for _ in 0..POLLS_PER_CLOCK_READ {
+            crate::primitive::spin_hint();
+            if let Some(r) = poll() {
+                return Some(r);
+            }
         }
-        if let Some(r) = poll() {
-            return Some(r);
+        polls = polls.wrapping_add(POLLS_PER_CLOCK_READ);
+        if polls % POLLS_PER_YIELD == 0 {
+            crate::primitive::yield_now();
         }
     }
 }
