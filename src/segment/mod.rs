@@ -139,8 +139,8 @@ impl Segment {
             let file = File::from(fd);
             let lock = Flock::new(&file, FlockOperation::LockShared)
                 .map_err(|err| io_error(name, "lock the segment", err))?;
-            match Mapped::of(name, &file)? {
-                Some(mapped) if mapped.control().unlinked.load(Ordering::Acquire) == 0 => {
+            match Found::inspect(name, &file)? {
+                Found::Ready(mapped) if mapped.control().unlinked.load(Ordering::Acquire) == 0 => {
                     // The lock belongs to the open file: it moves with the
                     // descriptor, and closing it on an error releases it.
                     core::mem::forget(lock);
@@ -149,8 +149,15 @@ impl Segment {
                     return Ok(segment);
                 }
                 // Unlinked under us: the name is gone or names a new segment.
-                Some(_) => {}
-                None if Instant::now() >= give_up => {
+                Found::Ready(_) => {}
+                Found::Foreign => {
+                    return Err(Error::Incompatible {
+                        name: name.to_owned(),
+                        detail: "it is not a shmchan segment: another program uses this name"
+                            .into(),
+                    })
+                }
+                Found::Unfinished if Instant::now() >= give_up => {
                     return Err(Error::Corrupt {
                         name: name.to_owned(),
                         detail: "it was never initialized: its creator probably died while \
@@ -158,7 +165,7 @@ impl Segment {
                             .into(),
                     })
                 }
-                None => {}
+                Found::Unfinished => {}
             }
             drop(lock);
             std::thread::sleep(INIT_POLL);
@@ -330,26 +337,28 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
         };
         let _lock = Flock::new(&file, FlockOperation::LockExclusive)
             .map_err(|err| io_error(name, "lock the existing segment", err))?;
-        let mapped = Mapped::of(name, &file)?;
-        if let Some(mapped) = &mapped {
-            let header = mapped.header();
-            if header.magic != header::MAGIC {
-                return Ok(Existing::Live("it is not a shmchan segment".into()));
+        let control = match Found::inspect(name, &file)? {
+            Found::Foreign => return Ok(Existing::Live("it is not a shmchan segment".into())),
+            Found::Ready(mapped) => {
+                let header = mapped.header();
+                if header.magic != header::MAGIC {
+                    return Ok(Existing::Live("it is not a shmchan segment".into()));
+                }
+                if let Some(owner) = mapped.live_owner(header.endpoints) {
+                    let detail = format!("process {} is attached to it", owner.pid());
+                    return Ok(Existing::Live(detail));
+                }
+                Some(mapped)
             }
-            if let Some(owner) = mapped.live_owner(header.endpoints) {
-                return Ok(Existing::Live(format!(
-                    "process {} is attached to it",
-                    owner.pid()
-                )));
+            Found::Unfinished if Instant::now() < give_up => {
+                drop(_lock);
+                std::thread::sleep(INIT_POLL);
+                continue;
             }
-        } else if Instant::now() < give_up {
-            drop(_lock);
-            std::thread::sleep(INIT_POLL);
-            continue;
-        }
+            Found::Unfinished => None,
+        };
         // Initialized with nobody alive attached, or never initialized.
-        let control = mapped.as_ref().map(Mapped::control);
-        unlink_if_same(path, &file, control)
+        unlink_if_same(path, &file, control.as_ref().map(Mapped::control))
             .map_err(|err| io_error(name, "remove the stale segment", err))?;
         return Ok(Existing::Stale);
     }
@@ -376,20 +385,28 @@ fn unlink_if_same(path: &str, file: &File, control: Option<&Control>) -> rustix:
     }
 }
 
-/// A mapping of a whole, initialized segment, not yet validated.
-struct Mapped {
-    map: memmap2::MmapRaw,
-    size: u64,
+/// What an object with the channel's name turned out to be.
+enum Found {
+    /// Initialized (the init word is set), mapped whole, not yet validated.
+    Ready(Mapped),
+    /// Empty, or zeros where the magic should be, or our magic without the
+    /// init word: a creator at work, or one that died at work.
+    Unfinished,
+    /// Something that is not a shmchan segment.
+    Foreign,
 }
 
-impl Mapped {
-    /// Maps `file` if it is sized and initialized; `None` if not yet.
-    fn of(name: &str, file: &File) -> Result<Option<Self>, Error> {
+impl Found {
+    fn inspect(name: &str, file: &File) -> Result<Self, Error> {
         let stat =
             rustix::fs::fstat(file).map_err(|err| io_error(name, "inspect the segment", err))?;
         let size = stat.st_size as u64;
+        if size == 0 {
+            return Ok(Self::Unfinished);
+        }
+        // A creator sizes the object in one step, to more than this.
         if size < MIN_SIZE as u64 {
-            return Ok(None);
+            return Ok(Self::Foreign);
         }
         let len = usize::try_from(size).map_err(|_| Error::Corrupt {
             name: name.to_owned(),
@@ -398,18 +415,33 @@ impl Mapped {
         let map = memmap2::MmapOptions::new()
             .len(len)
             .map_raw(file)
-            .map_err(|err| Error::Io {
+            .map_err(|source| Error::Io {
                 name: name.to_owned(),
                 op: "map the segment",
-                source: err,
+                source,
             })?;
-        let mapped = Self { map, size };
+        let mapped = Mapped { map, size };
         // Acquire: SYNC POINT with the creator's Release store of `init`:
         // the header is completely written before we read it.
-        let ready = mapped.control().init.load(Ordering::Acquire) == INITIALIZED;
-        Ok(ready.then_some(mapped))
+        if mapped.control().init.load(Ordering::Acquire) == INITIALIZED {
+            return Ok(Self::Ready(mapped));
+        }
+        let magic = mapped.header().magic;
+        Ok(if magic == header::MAGIC || magic == [0; 8] {
+            Self::Unfinished
+        } else {
+            Self::Foreign
+        })
     }
+}
 
+/// A mapping of a whole segment.
+struct Mapped {
+    map: memmap2::MmapRaw,
+    size: u64,
+}
+
+impl Mapped {
     fn control(&self) -> &Control {
         // SAFETY: the mapping holds at least `MIN_SIZE` bytes, which include
         // the `Control` block at this page-aligned offset.
@@ -536,7 +568,7 @@ impl New<'_> {
             slot: None,
         };
         segment.claim_role(claim)?;
-        // Release: SYNC POINT with an opener's Acquire load in `Mapped::of`.
+        // Release: SYNC POINT with an opener's Acquire load in `Found::inspect`.
         segment.control().init.store(INITIALIZED, Ordering::Release);
         drop(Flock(&segment.file));
         Ok(segment)
