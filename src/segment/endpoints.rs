@@ -139,29 +139,83 @@ enum Probe {
     Unreadable,
 }
 
-/// Reads state and start time from `/proc/<pid>/stat`.
+/// Reads state and start time from `/proc/<pid>/stat`, without allocating:
+/// a blocked endpoint probes its peer this way while it waits.
 fn start_time(pid: u32) -> Result<ProcInfo, Probe> {
-    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound && proc_mounted() => {
-            return Err(Probe::NoSuchProcess)
-        }
+    use rustix::fs::{Mode, OFlags};
+    let mut path = StackText::<32>::new();
+    path.push(b"/proc/");
+    path.push_u32(pid);
+    path.push(b"/stat");
+    let fd = match rustix::fs::open(
+        path.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) if proc_mounted() => return Err(Probe::NoSuchProcess),
         Err(_) => return Err(Probe::Unreadable),
     };
+    // The line is about 300 bytes; its command name is at most 64.
+    let mut buf = [0u8; 1024];
+    let len = rustix::io::read(&fd, &mut buf).map_err(|_| Probe::Unreadable)?;
+    let text = core::str::from_utf8(&buf[..len]).map_err(|_| Probe::Unreadable)?;
+    parse_stat(text).ok_or(Probe::Unreadable)
+}
+
+/// Parses the state and start time out of a `/proc/<pid>/stat` line.
+fn parse_stat(text: &str) -> Option<ProcInfo> {
     // The command name is in parentheses and may hold anything, spaces and
     // parentheses included: the fields that follow start after the last ')'.
-    let rest = text.rsplit_once(')').ok_or(Probe::Unreadable)?.1;
+    let rest = text.rsplit_once(')')?.1;
     let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next().ok_or(Probe::Unreadable)?;
+    let state = fields.next()?;
     // `starttime` is field 22 of the line; field 3 (`state`) was the first here.
-    let started = fields
-        .nth(22 - 4)
-        .and_then(|f| f.parse().ok())
-        .ok_or(Probe::Unreadable)?;
-    Ok(ProcInfo {
+    let started = fields.nth(22 - 4)?.parse().ok()?;
+    Some(ProcInfo {
         started,
         zombie: matches!(state, "Z" | "X" | "x"),
     })
+}
+
+/// A short ASCII text on the stack.
+struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(N);
+        self.buf[self.len..end].copy_from_slice(&bytes[..end - self.len]);
+        self.len = end;
+    }
+
+    fn push_u32(&mut self, mut n: u32) {
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..]);
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
 }
 
 fn proc_mounted() -> bool {
@@ -211,6 +265,19 @@ mod tests {
         assert!(!owner.alive());
         child.wait().unwrap();
         assert!(!owner.alive());
+    }
+
+    #[test]
+    fn stat_lines_with_odd_command_names_parse() {
+        let line = "42 (a) b (c)) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 777 19 20\n";
+        let info = parse_stat(line).unwrap();
+        assert_eq!(info.started, 777);
+        assert!(info.zombie);
+        assert!(parse_stat("42 (no closing paren").is_none());
+        let mut path = StackText::<32>::new();
+        path.push(b"/proc/");
+        path.push_u32(4_294_967_295);
+        assert_eq!(path.as_str(), "/proc/4294967295");
     }
 
     #[test]

@@ -148,8 +148,21 @@ impl Segment {
                     drop(Flock(&segment.file));
                     return Ok(segment);
                 }
-                // Unlinked under us: the name is gone or names a new segment.
+                // Unlinked under us: the name is gone or names a new
+                // segment, unless the flag was scribbled; bounded either way.
+                Found::Ready(_) if Instant::now() >= give_up => {
+                    return Err(Error::Corrupt {
+                        name: name.to_owned(),
+                        detail: "it is marked as removed, yet its name still exists".into(),
+                    })
+                }
                 Found::Ready(_) => {}
+                Found::Truncated(size) => {
+                    return Err(Error::Corrupt {
+                        name: name.to_owned(),
+                        detail: format!("it was truncated to {size} bytes"),
+                    })
+                }
                 Found::Foreign => {
                     return Err(Error::Incompatible {
                         name: name.to_owned(),
@@ -339,6 +352,8 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
             .map_err(|err| io_error(name, "lock the existing segment", err))?;
         let control = match Found::inspect(name, &file)? {
             Found::Foreign => return Ok(Existing::Live("it is not a shmchan segment".into())),
+            // Nobody can be using it: any access past its end would fault.
+            Found::Truncated(_) => None,
             Found::Ready(mapped) => {
                 let header = mapped.header();
                 if header.magic != header::MAGIC {
@@ -392,6 +407,8 @@ enum Found {
     /// Empty, or zeros where the magic should be, or our magic without the
     /// init word: a creator at work, or one that died at work.
     Unfinished,
+    /// Our magic, but too short to hold even the endpoint table.
+    Truncated(u64),
     /// Something that is not a shmchan segment.
     Foreign,
 }
@@ -406,7 +423,14 @@ impl Found {
         }
         // A creator sizes the object in one step, to more than this.
         if size < MIN_SIZE as u64 {
-            return Ok(Self::Foreign);
+            let mut magic = [0u8; 8];
+            let read = rustix::io::pread(file, &mut magic, 0).unwrap_or(0);
+            let ours = read == magic.len() && magic == header::MAGIC;
+            return Ok(if ours {
+                Self::Truncated(size)
+            } else {
+                Self::Foreign
+            });
         }
         let len = usize::try_from(size).map_err(|_| Error::Corrupt {
             name: name.to_owned(),

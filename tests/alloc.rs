@@ -1,0 +1,362 @@
+//! Zero heap allocations per message in steady state (DESIGN §7).
+//!
+//! A counting global allocator counts, per thread, the allocations made
+//! while that thread has counting switched on; other threads (the test
+//! harness, other tests running in parallel) do not disturb the count.
+
+mod common;
+
+use common::{expect_success, spawn_peer, unique_name};
+use shmchan::{spsc, TryRecvError, TrySendError};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+/// The system allocator, counting.
+struct Counting;
+
+thread_local! {
+    /// Whether this thread's allocations are being counted now.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// This thread's allocations while counting.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: the allocator may run while the thread's locals are torn
+    // down; these locals have no destructors, but be safe.
+    let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
+    if counting {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the counting touches only const-initialized
+// thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: `ptr` was allocated by `System` (every allocation goes
+        // through it), with `layout`, as the caller promises.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `realloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns how many heap allocations this thread made in it.
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|on| on.set(true));
+    let result = f();
+    COUNTING.with(|on| on.set(false));
+    (ALLOCATIONS.with(Cell::get) - before, result)
+}
+
+const MESSAGES: u64 = 100_000;
+const WARM_UP: u64 = 1000;
+
+/// The counter works: without it, every test here would pass vacuously.
+#[test]
+fn the_counter_counts() {
+    let (allocations, v) = allocations_in(|| std::hint::black_box(vec![1u8; 10]));
+    assert_eq!(allocations, 1);
+    drop(v);
+    let (allocations, ()) = allocations_in(|| {});
+    assert_eq!(allocations, 0);
+}
+
+/// Every per-message operation, both ends in this thread.
+fn exercise_one_thread(
+    tx: &spsc::Sender<u64>,
+    rx: &spsc::Receiver<u64>,
+    messages: u64,
+) -> Vec<(&'static str, usize)> {
+    let mut counts = Vec::with_capacity(8);
+    let capacity = tx.capacity() as u64;
+
+    let (n, ()) = allocations_in(|| {
+        for i in 0..messages {
+            tx.send(i).unwrap();
+            if rx.recv() != Ok(i) {
+                panic!("send/recv out of order");
+            }
+        }
+    });
+    counts.push(("send + recv", n));
+
+    let (n, ()) = allocations_in(|| {
+        for i in 0..messages {
+            if tx.try_send(i).is_err() || rx.try_recv() != Ok(i) {
+                panic!("try_send/try_recv failed");
+            }
+            // Now and then the full and empty answers too.
+            if i % 1000 == 0 {
+                while tx.try_send(i).is_ok() {}
+                if !matches!(tx.try_send(i), Err(TrySendError::Full(_))) {
+                    panic!("not full");
+                }
+                while rx.try_recv().is_ok() {}
+                if rx.try_recv() != Err(TryRecvError::Empty) {
+                    panic!("not empty");
+                }
+            }
+        }
+    });
+    counts.push(("try_send + try_recv (incl. Full and Empty)", n));
+
+    let (n, ()) = allocations_in(|| {
+        for i in 0..messages {
+            if tx.send_timeout(i, Duration::from_secs(1)).is_err()
+                || rx.recv_timeout(Duration::from_secs(1)) != Ok(i)
+            {
+                panic!("send_timeout/recv_timeout failed");
+            }
+        }
+    });
+    counts.push(("send_timeout + recv_timeout", n));
+
+    let (n, ()) = allocations_in(|| {
+        let mut values = [0u64; 32];
+        let mut out = [0u64; 32];
+        let mut next = 0u64;
+        while next < messages {
+            for (k, v) in values.iter_mut().enumerate() {
+                *v = next + k as u64;
+            }
+            let sent = if next % 64 == 0 {
+                tx.try_send_batch(&values)
+            } else {
+                tx.send_batch(&values)
+                    .map_err(|_| TrySendError::Disconnected(()))
+            };
+            if sent != Ok(values.len()) {
+                panic!("batch send failed");
+            }
+            let received = if next % 64 == 0 {
+                rx.try_recv_batch(&mut out)
+            } else {
+                rx.recv_batch(&mut out).map_err(TryRecvError::from)
+            };
+            if received != Ok(out.len()) || out != values {
+                panic!("batch receive failed");
+            }
+            next += values.len() as u64;
+        }
+    });
+    counts.push(("send_batch/try_send_batch + recv_batch/try_recv_batch", n));
+
+    let (n, ()) = allocations_in(|| {
+        let mut received = 0;
+        while received < messages {
+            for i in 0..capacity {
+                tx.send(i).unwrap();
+            }
+            let mut count = 0;
+            for _ in rx.try_iter() {
+                count += 1;
+            }
+            if count != capacity {
+                panic!("try_iter missed messages");
+            }
+            received += count;
+        }
+    });
+    counts.push(("try_iter", n));
+
+    let (n, ()) = allocations_in(|| {
+        for _ in 0..messages {
+            let _ = std::hint::black_box((
+                tx.len(),
+                rx.len(),
+                tx.is_empty(),
+                rx.is_full(),
+                tx.capacity(),
+                rx.name().len(),
+            ));
+        }
+    });
+    counts.push(("len / is_empty / is_full / capacity / name", n));
+    counts
+}
+
+#[test]
+fn steady_state_in_one_thread_allocates_nothing() {
+    let name = unique_name("alloc-one-thread");
+    let (tx, rx) = spsc::channel::<u64>(&name, 1024).unwrap();
+    exercise_one_thread(&tx, &rx, WARM_UP);
+    let counts = exercise_one_thread(&tx, &rx, MESSAGES);
+    let allocating: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
+    assert!(
+        allocating.is_empty(),
+        "heap allocations in steady state: {allocating:?}"
+    );
+}
+
+/// The receiver blocks (spinning, then sleeping) in another thread; each
+/// thread counts its own allocations.
+#[test]
+fn steady_state_across_threads_allocates_nothing() {
+    let name = unique_name("alloc-threads");
+    // Small ring: the sender often finds it full and blocks too.
+    let (tx, rx) = spsc::channel::<u64>(&name, 64).unwrap();
+    let receiver = std::thread::spawn(move || {
+        for i in 0..WARM_UP {
+            assert_eq!(rx.recv(), Ok(i));
+        }
+        let (single, ()) = allocations_in(|| {
+            for i in WARM_UP..WARM_UP + MESSAGES {
+                if rx.recv() != Ok(i) {
+                    panic!("recv out of order");
+                }
+            }
+        });
+        let (batched, ()) = allocations_in(|| {
+            let mut out = [0u64; 16];
+            let mut next = WARM_UP + MESSAGES;
+            while next < WARM_UP + 2 * MESSAGES {
+                let n = rx.recv_batch(&mut out).unwrap();
+                for value in &out[..n] {
+                    if *value != next {
+                        panic!("recv_batch out of order");
+                    }
+                    next += 1;
+                }
+            }
+        });
+        (single, batched)
+    });
+    for i in 0..WARM_UP {
+        tx.send(i).unwrap();
+    }
+    let (single, ()) = allocations_in(|| {
+        for i in WARM_UP..WARM_UP + MESSAGES {
+            tx.send(i).unwrap();
+        }
+    });
+    let (batched, ()) = allocations_in(|| {
+        let mut values = [0u64; 16];
+        let mut next = WARM_UP + MESSAGES;
+        while next < WARM_UP + 2 * MESSAGES {
+            let want = (values.len() as u64).min(WARM_UP + 2 * MESSAGES - next) as usize;
+            for (k, v) in values[..want].iter_mut().enumerate() {
+                *v = next + k as u64;
+            }
+            next += tx.send_batch(&values[..want]).unwrap() as u64;
+        }
+    });
+    let (rx_single, rx_batched) = receiver.join().unwrap();
+    assert_eq!(
+        (single, batched, rx_single, rx_batched),
+        (0, 0, 0, 0),
+        "heap allocations (sender send, sender send_batch, receiver recv, receiver recv_batch)"
+    );
+}
+
+#[test]
+#[ignore = "run as a peer process by the other tests"]
+fn peer() {
+    common::peer_main(|role, args| match role {
+        // Every 20 ms, takes what is waiting; ends when the sender is gone.
+        "drain-slowly" => {
+            let rx = spsc::Receiver::<u64>::open(&args[0]).unwrap();
+            let mut expected = 0u64;
+            loop {
+                std::thread::sleep(Duration::from_millis(20));
+                loop {
+                    match rx.try_recv() {
+                        Ok(value) => {
+                            assert_eq!(value, expected);
+                            expected += 1;
+                        }
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return,
+                    }
+                }
+            }
+        }
+        // Sends `count` messages in bursts of 50, 20 ms apart.
+        "send-slowly" => {
+            let count: u64 = args[1].parse().unwrap();
+            let tx = spsc::Sender::<u64>::open(&args[0]).unwrap();
+            for i in 0..count {
+                tx.send(i).unwrap();
+                if i % 50 == 49 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        other => panic!("unknown role {other}"),
+    });
+}
+
+/// A sender that keeps finding the ring full, its receiver in another
+/// process: blocking, sleeping and checking that the peer lives must not
+/// allocate either.
+#[test]
+fn sender_blocked_by_peer_process_allocates_nothing() {
+    const COUNT: u64 = 1000;
+    const WARM_UP: u64 = 200;
+    let name = unique_name("alloc-blocked-sender");
+    let tx = spsc::Sender::<u64>::create(&name, 64).unwrap();
+    let child = spawn_peer("drain-slowly", &[&name]);
+    for i in 0..WARM_UP {
+        tx.send(i).unwrap();
+    }
+    let (allocations, ()) = allocations_in(|| {
+        for i in WARM_UP..WARM_UP + COUNT {
+            tx.send(i).unwrap();
+        }
+    });
+    drop(tx);
+    expect_success(child, Duration::from_secs(20));
+    assert_eq!(
+        allocations, 0,
+        "heap allocations while sending {COUNT} messages into a slowly drained ring"
+    );
+}
+
+/// A receiver that keeps finding the ring empty, its sender in another
+/// process.
+#[test]
+fn receiver_blocked_by_peer_process_allocates_nothing() {
+    const COUNT: u64 = 1000;
+    const WARM_UP: u64 = 200;
+    let name = unique_name("alloc-blocked-receiver");
+    let rx = spsc::Receiver::<u64>::create(&name, 64).unwrap();
+    let child = spawn_peer("send-slowly", &[&name, &(WARM_UP + COUNT).to_string()]);
+    for i in 0..WARM_UP {
+        assert_eq!(rx.recv(), Ok(i));
+    }
+    let (allocations, ()) = allocations_in(|| {
+        for i in WARM_UP..WARM_UP + COUNT {
+            if rx.recv() != Ok(i) {
+                panic!("recv out of order");
+            }
+        }
+    });
+    expect_success(child, Duration::from_secs(20));
+    assert_eq!(
+        allocations, 0,
+        "heap allocations while receiving {COUNT} messages sent in slow bursts"
+    );
+}
