@@ -146,10 +146,9 @@ fn segment_mode(name: &str) -> u32 {
         & 0o777
 }
 
-/// Whether a receiver's statistics list `pid` attached as `role`.
-fn attached<T: ShmSafe>(stats_of: &spsc::Receiver<T>, role: &str, pid: u32) -> bool {
-    stats_of
-        .stats()
+/// Whether `stats` list `pid` attached, and alive, as `role`.
+fn attached(stats: &shmchan::Stats, role: &str, pid: u32) -> bool {
+    stats
         .endpoints
         .iter()
         .any(|e| e.role == role && e.pid == pid && e.alive)
@@ -167,6 +166,24 @@ fn peer_wait(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Receives until the channel reports disconnection, failing (not hanging)
+/// if nothing happens for [`STATE_LIMIT`].
+fn drain<T: ShmSafe>(rx: &spsc::Receiver<T>) -> Vec<T> {
+    let mut got = Vec::new();
+    loop {
+        match rx.recv_timeout(STATE_LIMIT) {
+            Ok(value) => got.push(value),
+            Err(RecvTimeoutError::Disconnected) => return got,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!(
+                    "neither a message nor disconnection within {STATE_LIMIT:?}, after {} messages",
+                    got.len()
+                )
+            }
+        }
+    }
+}
+
 #[test]
 #[ignore = "run as a peer process by the other tests"]
 fn peer() {
@@ -181,12 +198,28 @@ fn peer() {
                     tx.send(i).unwrap();
                 }
             }
-            // Opens the sender and sends start..end.
+            // Opens the sender and sends start..end; with a 4th argument
+            // "sleepy", it never spins: every wait sleeps on the futex.
             "send-range" => {
                 let (start, end): (u64, u64) = (args[1].parse().unwrap(), args[2].parse().unwrap());
-                let tx = spsc::Sender::<u64>::open(name).unwrap();
+                let spin = if args.get(3).map(String::as_str) == Some("sleepy") {
+                    Duration::ZERO
+                } else {
+                    Options::DEFAULT_SPIN
+                };
+                let tx = spsc::Sender::<u64>::open_with(name, &Options::new().spin(spin)).unwrap();
                 for i in start..end {
                     tx.send(i).unwrap();
+                }
+            }
+            // Receives on channel args[0] and sends each value + 1 on
+            // channel args[1], never spinning, until the first sender leaves.
+            "echo-sleepy" => {
+                let sleepy = Options::new().spin(Duration::ZERO);
+                let rx = spsc::Receiver::<u64>::open_with(name, &sleepy).unwrap();
+                let tx = spsc::Sender::<u64>::open_with(&args[1], &sleepy).unwrap();
+                for value in &rx {
+                    tx.send(value + 1).unwrap();
                 }
             }
             // Opens the sender, sends 0..count, then stays attached until killed.
@@ -637,7 +670,7 @@ fn busy_sender_names_the_holding_pid() {
     let peer = Peer::spawn("hold-sender", &[&name]);
     let child = peer.pid();
     wait_until(STATE_LIMIT, "the child attached as sender", || {
-        attached(&rx, "sender", child)
+        attached(&rx.stats(), "sender", child)
     });
     let err = spsc::Sender::<u64>::open(&name).unwrap_err();
     match &err {
@@ -676,24 +709,15 @@ fn busy_receiver_names_the_holding_pid() {
     let peer = Peer::spawn("hold-receiver", &[&name]);
     let child = peer.pid();
     wait_until(STATE_LIMIT, "the child attached as receiver", || {
-        tx.stats()
-            .endpoints
-            .iter()
-            .any(|e| e.role == "receiver" && e.pid == child)
+        attached(&tx.stats(), "receiver", child)
     });
-    match spsc::Receiver::<u64>::open(&name) {
-        Err(err @ Error::Busy { .. }) => {
-            let Error::Busy { pid, role, .. } = &err else {
-                unreachable!()
-            };
-            assert_eq!((*pid, *role), (child, "receiver"));
-            assert!(
-                err.to_string().contains(&format!("process {child}")),
-                "{err}"
-            );
-        }
+    let err = spsc::Receiver::<u64>::open(&name).unwrap_err();
+    match &err {
+        Error::Busy { pid, role, .. } => assert_eq!((*pid, *role), (child, "receiver")),
         other => panic!("expected Busy, got {other:?}"),
     }
+    let text = err.to_string();
+    assert!(text.contains(&format!("process {child}")), "{text}");
     // The child leaves when the sender does, and being last removes the
     // segment.
     drop(tx);
@@ -797,7 +821,7 @@ fn segment_is_removed_when_both_ends_drop() {
     let peer = Peer::spawn("send-range", &[&name, "0", "3"]);
     peer.finish();
     assert!(segment_exists(&name), "the receiver still holds it");
-    assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(drain(&rx), [0, 1, 2]);
     drop(rx);
     assert!(!segment_exists(&name));
 
@@ -807,10 +831,7 @@ fn segment_is_removed_when_both_ends_drop() {
     let peer = Peer::spawn("hold-receiver", &[&name]);
     let child = peer.pid();
     wait_until(STATE_LIMIT, "the child attached", || {
-        tx.stats()
-            .endpoints
-            .iter()
-            .any(|e| e.role == "receiver" && e.pid == child)
+        attached(&tx.stats(), "receiver", child)
     });
     drop(tx);
     assert!(segment_exists(&name), "the peer still holds it");
@@ -853,7 +874,7 @@ fn segment_mode_is_0600_by_default_and_exactly_the_builders_mode() {
 
 #[test]
 fn opening_a_u64_channel_as_u32_is_incompatible_and_names_both_types() {
-    let name = unique_name("u64-as-u32");
+    let name = unique_name("narrowed");
     let rx = spsc::Receiver::<u64>::create(&name, 8).unwrap();
     let report = report_path("u32");
     Peer::spawn("open-as-u32", &[&name, report.to_str().unwrap()]).finish();
@@ -864,12 +885,13 @@ fn opening_a_u64_channel_as_u32_is_incompatible_and_names_both_types() {
     );
     let display = text.lines().nth(1).unwrap_or_default();
     assert!(
-        display.contains("u64") && display.contains("u32"),
-        "the message names both types: {display}"
-    );
-    assert!(
         display.contains(&name),
         "the message names the channel: {display}"
+    );
+    let without_name = display.replace(&name, "");
+    assert!(
+        without_name.contains("u64") && without_name.contains("u32"),
+        "the message names both types: {display}"
     );
 
     // In this process too, for either role (the type check comes first).
@@ -896,16 +918,15 @@ fn derived_struct_crosses_processes_intact() {
     let name = unique_name("ticks");
     let rx = spsc::Receiver::<Tick>::create(&name, 64).unwrap();
     let peer = Peer::spawn("send-ticks", &[&name, "5000"]);
-    let mut count = 0u64;
-    for got in &rx {
-        let want = tick(count);
-        assert_eq!(got.ts, want.ts, "ts of tick {count}");
-        assert_eq!(got.px.to_bits(), want.px.to_bits(), "px of tick {count}");
-        assert_eq!(got.qty, want.qty, "qty of tick {count}");
-        assert_eq!(got.side, want.side, "side of tick {count}");
-        count += 1;
+    let ticks = drain(&rx);
+    assert_eq!(ticks.len(), 5000);
+    for (i, got) in (0u64..).zip(ticks) {
+        let want = tick(i);
+        assert_eq!(got.ts, want.ts, "ts of tick {i}");
+        assert_eq!(got.px.to_bits(), want.px.to_bits(), "px of tick {i}");
+        assert_eq!(got.qty, want.qty, "qty of tick {i}");
+        assert_eq!(got.side, want.side, "side of tick {i}");
     }
-    assert_eq!(count, 5000);
     peer.finish();
 }
 
@@ -914,7 +935,7 @@ fn identically_defined_struct_in_another_module_is_compatible() {
     let name = unique_name("mirror");
     let rx = spsc::Receiver::<Tick>::create(&name, 16).unwrap();
     let peer = Peer::spawn("send-mirror-ticks", &[&name, "100"]);
-    let got: Vec<Tick> = rx.iter().collect();
+    let got: Vec<Tick> = drain(&rx);
     assert_eq!(got, (0..100).map(tick).collect::<Vec<_>>());
     peer.finish();
 }
@@ -1019,12 +1040,13 @@ fn receiver_drains_everything_then_reports_disconnection_after_the_sender_exits(
     for i in 0..100 {
         assert_eq!(rx.recv(), Ok(i));
     }
-    assert_eq!(rx.recv(), Err(RecvError));
-    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    // (recv_timeout first: if disconnection went unnoticed, fail, not hang.)
     assert_eq!(
-        rx.recv_timeout(Duration::from_secs(5)),
+        rx.recv_timeout(STATE_LIMIT),
         Err(RecvTimeoutError::Disconnected)
     );
+    assert_eq!(rx.recv(), Err(RecvError));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     assert_eq!(rx.iter().next(), None);
     let mut buf = [0u64; 4];
     assert_eq!(rx.recv_batch(&mut buf), Err(RecvError));
@@ -1054,7 +1076,7 @@ fn recv_reports_disconnection_when_the_sender_process_is_killed() {
         assert_eq!(rx.recv(), Ok(i));
     }
     assert_eq!(
-        rx.recv_timeout(Duration::from_secs(10)),
+        rx.recv_timeout(STATE_LIMIT),
         Err(RecvTimeoutError::Disconnected)
     );
     assert_eq!(rx.recv(), Err(RecvError));
@@ -1102,30 +1124,32 @@ fn send_reports_disconnection_when_the_receiver_process_is_killed() {
     let peer = Peer::spawn("hold-receiver", &[&name]);
     let child = peer.pid();
     wait_until(STATE_LIMIT, "the child attached", || {
-        tx.stats()
-            .endpoints
-            .iter()
-            .any(|e| e.role == "receiver" && e.pid == child)
+        attached(&tx.stats(), "receiver", child)
     });
     peer.kill();
     // Sends may fill the ring before the death is noticed; once full, the
-    // next send fails rather than waiting forever.
+    // next one fails rather than waiting forever. (send_timeout, so that a
+    // death never noticed fails the test instead of hanging it.)
     let mut failed_at = None;
-    for i in 0..100u64 {
-        match tx.send(i) {
+    for i in 0..=4u64 {
+        match tx.send_timeout(i, STATE_LIMIT) {
             Ok(()) => {}
-            Err(SendError(back)) => {
+            Err(SendTimeoutError::Disconnected(back)) => {
                 assert_eq!(back, i);
                 failed_at = Some(i);
                 break;
             }
+            Err(SendTimeoutError::Timeout(_)) => {
+                panic!("message {i}: the dead receiver went unnoticed")
+            }
         }
     }
-    let failed_at = failed_at.expect("send never noticed the dead receiver");
-    assert!(
-        failed_at <= 4,
-        "more sends succeeded than the ring holds: {failed_at}"
-    );
+    let failed_at = failed_at.expect("more sends succeeded than the ring holds");
+    assert_eq!(tx.send(99), Err(SendError(99)));
+    assert!(matches!(
+        tx.try_send(99),
+        Err(TrySendError::Disconnected(99))
+    ));
     // The dead receiver's role can be taken again; it finds what was queued.
     let rx = spsc::Receiver::<u64>::open(&name).unwrap();
     assert_eq!(
@@ -1148,7 +1172,7 @@ fn recv_waits_for_a_first_sender_instead_of_reporting_disconnection() {
     // A blocking recv started before the sender attaches waits for it.
     let peer = Peer::spawn("send-range", &[&name, "0", "5"]);
     assert_eq!(rx.recv(), Ok(0));
-    assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(drain(&rx), [1, 2, 3, 4]);
     peer.finish();
 }
 
@@ -1157,19 +1181,16 @@ fn a_later_sender_revives_the_channel() {
     let name = unique_name("revive");
     let rx = spsc::Receiver::<u64>::create(&name, 64).unwrap();
     Peer::spawn("send-range", &[&name, "0", "10"]).finish();
-    assert_eq!(rx.iter().collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(drain(&rx), (0..10).collect::<Vec<_>>());
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 
     // A second process attaches and streams more than the ring holds.
     let peer = Peer::spawn("send-range", &[&name, "10", "2000"]);
     let child = peer.pid();
     wait_until(STATE_LIMIT, "the second sender attached", || {
-        attached(&rx, "sender", child) || rx.stats().sent > 10
+        attached(&rx.stats(), "sender", child) || rx.stats().sent > 10
     });
-    assert_eq!(
-        rx.iter().collect::<Vec<_>>(),
-        (10..2000).collect::<Vec<_>>()
-    );
+    assert_eq!(drain(&rx), (10..2000).collect::<Vec<_>>());
     peer.finish();
     assert_eq!(rx.recv(), Err(RecvError));
 }
@@ -1208,20 +1229,26 @@ fn batches_cross_processes_every_value_once_in_order() {
     let mut buf = [u64::MAX; 257];
     let mut expected = 0u64;
     let mut largest = 0;
-    // recv_batch returns Err(RecvError) once the sender has left and
-    // everything it sent was received.
-    while let Ok(n) = rx.recv_batch(&mut buf) {
+    while expected < TOTAL {
+        let n = rx
+            .recv_batch(&mut buf)
+            .unwrap_or_else(|_| panic!("disconnected after {expected} of {TOTAL}"));
         assert!((1..=buf.len()).contains(&n), "recv_batch returned {n}");
         largest = largest.max(n);
         for &value in &buf[..n] {
-            assert_eq!(value, expected);
+            assert_eq!(value, expected, "values lost, repeated or reordered");
             expected += 1;
         }
     }
-    assert_eq!(expected, TOTAL);
     assert!(largest <= 256, "a batch larger than the ring: {largest}");
-    assert_eq!(rx.stats().sent, TOTAL);
     peer.finish();
+    assert_eq!(rx.stats().sent, TOTAL);
+    // Nothing more, and recv_batch reports the sender gone.
+    assert_eq!(
+        rx.recv_timeout(STATE_LIMIT),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(rx.recv_batch(&mut buf), Err(RecvError));
 }
 
 #[test]
@@ -1319,6 +1346,10 @@ fn stats_seen_from_the_receiver_count_a_peer_senders_work() {
         assert_eq!(rx.recv(), Ok(i));
     }
     peer.finish();
+    assert_eq!(
+        rx.recv_timeout(STATE_LIMIT),
+        Err(RecvTimeoutError::Disconnected)
+    );
     assert_eq!(rx.recv(), Err(RecvError));
     let stats = rx.stats();
     assert_eq!(
@@ -1361,6 +1392,70 @@ fn both_ends_answer_the_same_queries() {
 }
 
 // ---------------------------------------------------------------------------
+// Sleeping, and unlink.
+
+#[test]
+fn ends_that_never_spin_are_woken_across_processes() {
+    // Streaming through 2 slots: both sides sleep on the futex again and
+    // again, and each must be woken by the other process.
+    let sleepy = Options::new().spin(Duration::ZERO).capacity(2);
+    let name = unique_name("sleepy-stream");
+    let rx = spsc::Receiver::<u64>::create_with(&name, &sleepy).unwrap();
+    let peer = Peer::spawn("send-range", &[&name, "0", "2000", "sleepy"]);
+    assert_eq!(drain(&rx), (0..2000).collect::<Vec<_>>());
+    peer.finish();
+
+    // Ping-pong: each side sleeps until the other answers.
+    let (ping_name, pong_name) = (unique_name("sleepy-ping"), unique_name("sleepy-pong"));
+    let ping = spsc::Sender::<u64>::create_with(&ping_name, &sleepy).unwrap();
+    let pong = spsc::Receiver::<u64>::create_with(&pong_name, &sleepy).unwrap();
+    let peer = Peer::spawn("echo-sleepy", &[&ping_name, &pong_name]);
+    for i in 0..200u64 {
+        ping.send(2 * i).unwrap();
+        assert_eq!(
+            pong.recv_timeout(STATE_LIMIT),
+            Ok(2 * i + 1),
+            "round trip {i}"
+        );
+    }
+    drop(ping);
+    assert_eq!(
+        pong.recv_timeout(STATE_LIMIT),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    peer.finish();
+}
+
+#[test]
+fn unlink_removes_the_name_while_attached_ends_keep_working() {
+    let name = unique_name("unlink");
+    let (tx, rx) = spsc::channel::<u64>(&name, 4).unwrap();
+    shmchan::unlink(&name).unwrap();
+    assert!(!segment_exists(&name));
+    assert!(matches!(
+        spsc::Sender::<u64>::open(&name),
+        Err(Error::NotFound { .. })
+    ));
+    tx.send(1).unwrap();
+    assert_eq!(rx.recv(), Ok(1));
+
+    // The name is free for a new channel, which the old ends' drop leaves alone.
+    let (tx2, rx2) = spsc::channel::<u64>(&name, 8).unwrap();
+    assert_eq!(rx2.capacity(), 8);
+    drop((tx, rx));
+    assert!(
+        segment_exists(&name),
+        "dropping the unlinked channel removed its successor"
+    );
+    let tx3 = spsc::Sender::<u64>::open(&name);
+    assert!(matches!(tx3, Err(Error::Busy { .. })), "{tx3:?}");
+    tx2.send(2).unwrap();
+    assert_eq!(rx2.recv(), Ok(2));
+    drop((tx2, rx2));
+    assert!(!segment_exists(&name));
+}
+
+// ---------------------------------------------------------------------------
 // Threads.
 
 #[test]
@@ -1388,6 +1483,6 @@ fn both_ends_are_send() {
             tx.send(i).unwrap();
         }
     });
-    assert_eq!(rx.iter().collect::<Vec<_>>(), (0..1000).collect::<Vec<_>>());
+    assert_eq!(drain(&rx), (0..1000).collect::<Vec<_>>());
     sender.join().unwrap();
 }
