@@ -356,40 +356,42 @@ impl<T: ShmSafe> Sender<T> {
         }
     }
 
-    /// Sends as many of `values` as fit, in order, with one publish, waiting
-    /// until at least one fits. Returns how many were sent (at least 1, or 0
-    /// if `values` is empty).
+    /// Sends all of `values`, in order, waiting while the channel is full;
+    /// each time there is room, publishes as many as fit at once.
     ///
     /// # Errors
     ///
-    /// [`SendError`] if the receiver is gone.
-    pub fn send_batch(&self, values: &[T]) -> Result<usize, SendError<()>> {
-        if values.is_empty() {
-            return Ok(0);
+    /// [`SendError`] holding how many were sent (and will be received) if
+    /// the receiver is gone before all were.
+    pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
+        let mut sent = 0;
+        while sent < values.len() {
+            let rest = &values[sent..];
+            let wait = Wait {
+                spin: self.link.spin,
+                deadline: None,
+            };
+            let poll = || match self.push_batch(rest) {
+                Err(TrySendError::Full(())) => None,
+                done => Some(done),
+            };
+            let dead = || {
+                self.link
+                    .peer_gone_or_dead()
+                    .then_some(Err(TrySendError::Disconnected(())))
+            };
+            match block_on(
+                &self.control().not_full,
+                self.link.barrier,
+                wait,
+                poll,
+                dead,
+            ) {
+                Blocked::Done(Ok(count)) => sent += count,
+                Blocked::Done(Err(_)) | Blocked::TimedOut => return Err(SendError(sent)),
+            }
         }
-        let wait = Wait {
-            spin: self.link.spin,
-            deadline: None,
-        };
-        let poll = || match self.push_batch(values) {
-            Err(TrySendError::Full(())) => None,
-            done => Some(done),
-        };
-        let dead = || {
-            self.link
-                .peer_gone_or_dead()
-                .then_some(Err(TrySendError::Disconnected(())))
-        };
-        match block_on(
-            &self.control().not_full,
-            self.link.barrier,
-            wait,
-            poll,
-            dead,
-        ) {
-            Blocked::Done(Ok(sent)) => Ok(sent),
-            Blocked::Done(Err(_)) | Blocked::TimedOut => Err(SendError(())),
-        }
+        Ok(())
     }
 
     fn push_batch(&self, values: &[T]) -> Result<usize, TrySendError<()>> {

@@ -147,6 +147,7 @@ fn exercise_one_thread(
                 tx.try_send_batch(&values)
             } else {
                 tx.send_batch(&values)
+                    .map(|()| values.len())
                     .map_err(|_| TrySendError::Disconnected(()))
             };
             if sent != Ok(values.len()) {
@@ -261,7 +262,8 @@ fn steady_state_across_threads_allocates_nothing() {
             for (k, v) in values[..want].iter_mut().enumerate() {
                 *v = next + k as u64;
             }
-            next += tx.send_batch(&values[..want]).unwrap() as u64;
+            tx.send_batch(&values[..want]).unwrap();
+            next += want as u64;
         }
     });
     let (rx_single, rx_batched) = receiver.join().unwrap();

@@ -365,7 +365,8 @@ fn peer() {
                     let mut rest = &chunk[..];
                     while !rest.is_empty() {
                         let sent = if round % 2 == 0 {
-                            tx.send_batch(rest).unwrap()
+                            tx.send_batch(rest).unwrap();
+                            rest.len()
                         } else {
                             match tx.try_send_batch(rest) {
                                 Ok(sent) => {
@@ -1109,7 +1110,7 @@ fn send_fails_once_the_receiver_process_exits() {
         tx.send_timeout(9, Duration::from_secs(5)),
         Err(SendTimeoutError::Disconnected(9))
     ));
-    assert_eq!(tx.send_batch(&[1, 2]), Err(SendError(())));
+    assert_eq!(tx.send_batch(&[1, 2]), Err(SendError(0)));
     assert!(matches!(
         tx.try_send_batch(&[1, 2]),
         Err(TrySendError::Disconnected(()))
@@ -1255,7 +1256,7 @@ fn batches_cross_processes_every_value_once_in_order() {
 fn batch_calls_move_what_fits() {
     let name = unique_name("batch-fit");
     let (tx, rx) = spsc::channel::<u64>(&name, 4).unwrap();
-    assert_eq!(tx.send_batch(&[]), Ok(0));
+    assert_eq!(tx.send_batch(&[]), Ok(()));
     assert_eq!(
         tx.try_send_batch(&[0, 1, 2, 3, 4, 5]),
         Ok(4),
@@ -1270,12 +1271,22 @@ fn batch_calls_move_what_fits() {
     assert_eq!(rx.recv_batch(&mut []), Ok(0));
     assert_eq!(rx.try_recv_batch(&mut out), Ok(3));
     assert_eq!(out, [0, 1, 2]);
-    assert_eq!(tx.send_batch(&[4, 5, 6, 7]), Ok(3));
+    assert_eq!(tx.try_send_batch(&[4, 5, 6, 7]), Ok(3));
     assert_eq!(rx.recv_batch(&mut out), Ok(3));
     assert_eq!(out, [3, 4, 5]);
     assert_eq!(rx.recv_batch(&mut out), Ok(1));
     assert_eq!(out[0], 6);
     assert_eq!(rx.try_recv_batch(&mut out), Err(TryRecvError::Empty));
+    // The blocking form sends everything, waiting for room as it goes.
+    let sender = std::thread::spawn(move || tx.send_batch(&[10, 11, 12, 13, 14, 15, 16]));
+    let mut seen = Vec::new();
+    while seen.len() < 7 {
+        let n = rx.recv_batch(&mut out).unwrap();
+        seen.extend_from_slice(&out[..n]);
+    }
+    assert_eq!(seen, [10, 11, 12, 13, 14, 15, 16]);
+    assert_eq!(sender.join().unwrap(), Ok(()));
+    assert_eq!(rx.try_recv_batch(&mut out), Err(TryRecvError::Disconnected));
 }
 
 // ---------------------------------------------------------------------------

@@ -117,7 +117,25 @@ pub(crate) struct Wait {
 /// `check_peer` is called each time the waiter wakes from a sleep; it may
 /// make syscalls (it is where a dead peer is noticed) and should rate-limit
 /// itself. Either returning `Some` ends the wait.
+///
+/// The first poll is inlined into the caller: an operation that succeeds at
+/// once costs no more than its non-blocking form.
+#[inline(always)]
 pub(crate) fn block_on<R>(
+    bell: &Doorbell,
+    barrier: Barrier,
+    wait: Wait,
+    mut poll: impl FnMut() -> Option<R>,
+    check_peer: impl FnMut() -> Option<R>,
+) -> Blocked<R> {
+    match poll() {
+        Some(r) => Blocked::Done(r),
+        None => block_on_slow(bell, barrier, wait, poll, check_peer),
+    }
+}
+
+#[inline(never)]
+fn block_on_slow<R>(
     bell: &Doorbell,
     barrier: Barrier,
     wait: Wait,
