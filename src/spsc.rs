@@ -276,7 +276,11 @@ impl<T: ShmSafe> Sender<T> {
     ///
     /// [`SendError`] with the message if the receiver is gone, detached or
     /// dead (a dead receiver is noticed within a second).
+    #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        if self.put(value) {
+            return Ok(());
+        }
         match self.send_until(value, None) {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Disconnected(value) | SendTimeoutError::Timeout(value)) => {
@@ -291,19 +295,32 @@ impl<T: ShmSafe> Sender<T> {
     ///
     /// [`SendTimeoutError::Timeout`] if there was no room in time,
     /// [`SendTimeoutError::Disconnected`] if the receiver is gone.
+    #[inline]
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        if self.put(value) {
+            return Ok(());
+        }
         self.send_until(value, Instant::now().checked_add(timeout))
     }
 
+    /// The fast path of the blocking sends: `true` if `value` went in.
+    /// Everything else is left to the out-of-line slow path.
+    #[inline(always)]
+    fn put(&self, value: T) -> bool {
+        if self.link.peer_gone() || self.producer.push(value).is_err() {
+            return false;
+        }
+        self.control().not_empty.notify(self.link.barrier);
+        true
+    }
+
+    #[inline(never)]
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let wait = Wait {
             spin: self.link.spin,
             deadline,
         };
-        let poll = || match self.push(value) {
-            Err(TrySendError::Full(_)) => None,
-            done => Some(done),
-        };
+        let poll = self.poll_with_hysteresis(|| self.push(value));
         let dead = || {
             self.link
                 .peer_gone_or_dead()
@@ -319,6 +336,32 @@ impl<T: ShmSafe> Sender<T> {
             Blocked::Done(Ok(())) => Ok(()),
             Blocked::Done(Err(err)) => Err(SendTimeoutError::Disconnected(err.into_inner())),
             Blocked::TimedOut => Err(SendTimeoutError::Timeout(value)),
+        }
+    }
+
+    /// The poll of a blocking send: `attempt` at once, and once it found the
+    /// ring full, again only when a chunk of it is free (see
+    /// `Producer::has_room`). A corrupt ring is left for `attempt` to report.
+    #[inline]
+    fn poll_with_hysteresis<'a, R, V>(
+        &'a self,
+        attempt: impl Fn() -> Result<R, TrySendError<V>> + 'a,
+    ) -> impl FnMut() -> Option<Result<R, TrySendError<V>>> + 'a {
+        let mut waited = false;
+        move || {
+            if waited
+                && self.producer.has_room(self.producer.refill()) == Ok(false)
+                && !self.link.peer_gone()
+            {
+                return None;
+            }
+            match attempt() {
+                Err(TrySendError::Full(_)) => {
+                    waited = true;
+                    None
+                }
+                done => Some(done),
+            }
         }
     }
 
@@ -371,10 +414,7 @@ impl<T: ShmSafe> Sender<T> {
                 spin: self.link.spin,
                 deadline: None,
             };
-            let poll = || match self.push_batch(rest) {
-                Err(TrySendError::Full(())) => None,
-                done => Some(done),
-            };
+            let poll = self.poll_with_hysteresis(|| self.push_batch(rest));
             let dead = || {
                 self.link
                     .peer_gone_or_dead()
@@ -503,8 +543,12 @@ impl<T: ShmSafe> Receiver<T> {
     /// [`RecvError`] once the channel is empty and the sender that attached
     /// is gone: detached, or its process dead (noticed within a second).
     /// Before any sender has attached, it waits.
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_until(None).map_err(|_| RecvError)
+        match self.take() {
+            Some(value) => Ok(value),
+            None => self.recv_until(None).map_err(|_| RecvError),
+        }
     }
 
     /// Receives a message, waiting at most `timeout`.
@@ -513,10 +557,25 @@ impl<T: ShmSafe> Receiver<T> {
     ///
     /// [`RecvTimeoutError::Timeout`] if nothing arrived in time,
     /// [`RecvTimeoutError::Disconnected`] as for [`recv`](Self::recv).
+    #[inline]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Instant::now().checked_add(timeout))
+        match self.take() {
+            Some(value) => Ok(value),
+            None => self.recv_until(Instant::now().checked_add(timeout)),
+        }
     }
 
+    /// The fast path of the blocking receives: a message, if one is ready.
+    /// Everything else (waiting, disconnection, corruption) is left to the
+    /// out-of-line slow path, so this stays a few instructions.
+    #[inline(always)]
+    fn take(&self) -> Option<T> {
+        let value = self.consumer.pop().ok()?;
+        self.control().not_full.notify(self.link.barrier);
+        Some(value)
+    }
+
+    #[inline(never)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let wait = Wait {
             spin: self.link.spin,

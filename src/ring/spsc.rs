@@ -219,6 +219,24 @@ impl<T: bytemuck::Pod> Producer<T> {
         Ok(self.ring.capacity() - queued)
     }
 
+    /// Whether at least `wanted` slots are free, reading `head` only if the
+    /// cached copy shows fewer.
+    ///
+    /// A producer blocked on a full ring waits for a chunk of free slots
+    /// rather than for one: polling `head` after every slot the consumer
+    /// frees would take its cache line away from the consumer on every
+    /// message, slowing it down and keeping the ring full.
+    #[inline]
+    pub(crate) fn has_room(&self, wanted: u64) -> Result<bool, Corrupt> {
+        Ok(self.free(wanted)? >= wanted.min(self.ring.capacity()))
+    }
+
+    /// How many free slots a blocked producer waits for (see [`has_room`](Self::has_room)):
+    /// an eighth of the ring, at most 64.
+    pub(crate) fn refill(&self) -> u64 {
+        (self.ring.capacity() / 8).clamp(1, 64)
+    }
+
     /// Writes `value` into the next slot and publishes it.
     #[inline]
     pub(crate) fn push(&self, value: T) -> Result<(), PushError> {

@@ -45,6 +45,7 @@ pub(crate) use barrier::{Barrier, Mode};
 
 use crate::primitive::{AtomicU32, Ordering};
 use core::time::Duration;
+use crossbeam_utils::Backoff;
 use std::time::Instant;
 
 /// How long a waiter sleeps at most before it checks that its peer lives.
@@ -145,11 +146,12 @@ fn block_on_slow<R>(
     // A burst of polls before the first clock read: a peer that is merely a
     // few messages behind is caught here, and reading the clock (tens of
     // nanoseconds in a VM) on every message would cost more than the message.
-    for _ in 0..FIRST_POLLS {
+    let backoff = Backoff::new();
+    while !backoff.is_completed() {
+        backoff.spin();
         if let Some(r) = poll() {
             return Blocked::Done(r);
         }
-        crate::primitive::spin_hint();
     }
     let start = Instant::now();
     let spin_end = start.checked_add(wait.spin).unwrap_or(start);
