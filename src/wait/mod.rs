@@ -55,10 +55,9 @@ pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 #[cfg(loom)]
 pub(crate) const LIVENESS_INTERVAL: Duration = Duration::MAX;
 
-/// Polls before a blocked call first reads the clock, spaced 1, 2, 4, ...
-/// 64 spin hints apart. None under loom, where each hint is a yield to the
+/// Polls before a blocked call first reads the clock. None under loom, where each hint is a yield to the
 /// model's scheduler and only adds interleavings that say nothing new.
-const FIRST_POLLS: u32 = if cfg!(loom) { 0 } else { 7 };
+const FIRST_POLLS: u32 = if cfg!(loom) { 0 } else { 64 };
 
 /// The longest a waiter sleeps when its barrier could not be issued.
 const UNSURE_SLEEP: Duration = Duration::from_millis(1);
@@ -144,14 +143,12 @@ fn block_on_slow<R>(
     mut poll: impl FnMut() -> Option<R>,
     mut check_peer: impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
-    // A few polls, exponentially spaced, before the first clock read: a
-    // peer that is merely a little behind is caught here without touching
-    // the clock, and the spacing leaves the peer's cache lines alone while
-    // it works (a poll reads them).
-    for step in 0..FIRST_POLLS {
-        for _ in 0..1u32 << step {
-            crate::primitive::spin_hint();
-        }
+    // A burst of polls, one spin hint apart, before the first clock read: a
+    // peer that is merely a little behind is caught here at the latency of
+    // one hint. (A producer waiting for room spaces its own polls out; see
+    // `Producer::has_room`.)
+    for _ in 0..FIRST_POLLS {
+        crate::primitive::spin_hint();
         if let Some(r) = poll() {
             return Blocked::Done(r);
         }
