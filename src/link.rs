@@ -32,11 +32,10 @@ impl Link {
             name: name.clone(),
             detail: "its barrier mode is unknown".into(),
         })?;
+        // Validation already refused a mode this process cannot take part in.
         let barrier = Barrier::new(mode).ok_or_else(|| Error::Incompatible {
             name,
-            detail: "it relies on membarrier(2), which this process may not call (a seccomp \
-                     filter?); create the channel with SHMCHAN_NO_MEMBARRIER=1 in the environment"
-                .into(),
+            detail: "it relies on membarrier(2), which this process may not call".into(),
         })?;
         Ok(Self {
             segment,

@@ -53,7 +53,7 @@ impl Channel {
 
 /// Sends `value` as `Sender::send` does: push, ring if someone sleeps.
 fn send(channel: &Channel, producer: &Producer<u64>, value: u64) {
-    let poll = || match producer.push(value) {
+    let poll = |_| match producer.push(value) {
         Ok(()) => Some(()),
         Err(PushError::Full) => None,
         Err(PushError::Corrupt) => panic!("corrupt ring"),
@@ -68,7 +68,7 @@ fn send(channel: &Channel, producer: &Producer<u64>, value: u64) {
 /// Receives as `Receiver::recv` does: `None` once the sender is gone and
 /// the ring is empty.
 fn recv(channel: &Channel, consumer: &Consumer<u64>) -> Option<u64> {
-    let poll = || match consumer.pop() {
+    let poll = |_| match consumer.pop() {
         Ok(value) => Some(Some(value)),
         // Acquire: pairs with the sender's Release store of the flag.
         Err(PopError::Empty) if channel.sender_gone.load(Ordering::Acquire) != 0 => {
@@ -204,7 +204,7 @@ fn a_timeout_racing_a_send_loses_nothing() {
             spin: Duration::ZERO,
             deadline: Some(Instant::now() + Duration::from_secs(3600)),
         };
-        let poll = || rx.pop().ok();
+        let poll = |_| rx.pop().ok();
         let outcome = block_on(&channel.not_empty, Barrier::fence(), wait, poll, || Some(0));
         sender.join().unwrap();
         match outcome {

@@ -40,7 +40,7 @@ use crate::primitive::UnsafeCell;
 use crate::ring::spsc::{Consumer, Indices, PopError, Producer, PushError, Ring};
 use crate::segment::{Claim, ElemType, Flavor, Segment, Spec};
 use crate::stats::Stats;
-use crate::wait::{block_on, Blocked, Doorbell, Wait};
+use crate::wait::{block_on, Blocked, Doorbell, Phase, Wait};
 use crate::{Options, ShmSafe};
 use core::marker::PhantomData;
 use core::mem::size_of;
@@ -231,12 +231,16 @@ impl<T: ShmSafe> Sender<T> {
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
         let (link, producer, control) = attach(segment, options, &RECEIVER, Producer::attach)?;
-        Ok(Self {
+        let sender = Self {
             producer,
             control,
             link,
             _marker: PhantomData,
-        })
+        };
+        // Only this end sleeps on `not_full`; a predecessor killed in its
+        // sleep may have left its count behind.
+        sender.control().not_full.forget_sleepers();
+        Ok(sender)
     }
 
     fn control(&self) -> &Control {
@@ -339,17 +343,21 @@ impl<T: ShmSafe> Sender<T> {
         }
     }
 
-    /// The poll of a blocking send: `attempt` at once, and once it found the
-    /// ring full, again only when a chunk of it is free (see
-    /// `Producer::has_room`). A corrupt ring is left for `attempt` to report.
+    /// The poll of a blocking send: `attempt` at once; once it found the
+    /// ring full, a spinning poll tries again only when a chunk of the ring
+    /// is free (see `Producer::has_room`), while an announced one (the last
+    /// look before sleeping, or the first after waking) takes any room, so a
+    /// single free slot is never slept through. A corrupt ring is left for
+    /// `attempt` to report.
     #[inline]
     fn poll_with_hysteresis<'a, R, V>(
         &'a self,
         attempt: impl Fn() -> Result<R, TrySendError<V>> + 'a,
-    ) -> impl FnMut() -> Option<Result<R, TrySendError<V>>> + 'a {
+    ) -> impl FnMut(Phase) -> Option<Result<R, TrySendError<V>>> + 'a {
         let mut waited = false;
-        move || {
-            if waited
+        move |phase| {
+            if phase == Phase::Spinning
+                && waited
                 && self.producer.has_room(self.producer.refill()) == Ok(false)
                 && !self.link.peer_gone()
             {
@@ -504,12 +512,15 @@ impl<T: ShmSafe> Receiver<T> {
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
         let (link, consumer, control) = attach(segment, options, &SENDER, Consumer::attach)?;
-        Ok(Self {
+        let receiver = Self {
             consumer,
             control,
             link,
             _marker: PhantomData,
-        })
+        };
+        // Only this end sleeps on `not_empty`; see `Sender::from_segment`.
+        receiver.control().not_empty.forget_sleepers();
+        Ok(receiver)
     }
 
     fn control(&self) -> &Control {
@@ -581,7 +592,7 @@ impl<T: ShmSafe> Receiver<T> {
             spin: self.link.spin,
             deadline,
         };
-        let poll = || match self.pop() {
+        let poll = |_| match self.pop() {
             Err(TryRecvError::Empty) => None,
             done => Some(done),
         };
@@ -664,7 +675,7 @@ impl<T: ShmSafe> Receiver<T> {
             deadline: None,
         };
         let out = core::cell::RefCell::new(out);
-        let poll = || match self.pop_batch(&mut out.borrow_mut()) {
+        let poll = |_| match self.pop_batch(&mut out.borrow_mut()) {
             Err(TryRecvError::Empty) => None,
             done => Some(done),
         };

@@ -1497,3 +1497,23 @@ fn both_ends_are_send() {
     assert_eq!(drain(&rx), (0..1000).collect::<Vec<_>>());
     sender.join().unwrap();
 }
+
+#[test]
+fn a_blocked_send_takes_a_single_freed_slot() {
+    // A sender blocked on a full ring must not hold out for more room than
+    // one message needs: here the receiver frees exactly one slot and then
+    // waits for that message, as a request/ack protocol would.
+    for spin in [Duration::ZERO, Options::DEFAULT_SPIN] {
+        let name = unique_name("one-slot");
+        let options = Options::new().capacity(1024).spin(spin);
+        let (tx, rx) = spsc::channel_with::<u64>(&name, &options).unwrap();
+        for i in 0..1024 {
+            tx.try_send(i).unwrap();
+        }
+        let sender = std::thread::spawn(move || tx.send_timeout(1024, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(rx.recv(), Ok(0));
+        assert_eq!(sender.join().unwrap(), Ok(()), "spin {spin:?}");
+        assert_eq!(rx.len(), 1024);
+    }
+}

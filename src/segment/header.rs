@@ -259,6 +259,24 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
             header.endpoints, header.rings, spec.endpoints, spec.rings
         )));
     }
+    match crate::wait::Mode::from_u32(header.barrier_mode) {
+        None => {
+            return Err(Corrupt(format!(
+                "unknown barrier mode {}",
+                header.barrier_mode
+            )))
+        }
+        // Checked here, before any role is claimed, so that this refusal
+        // never looks to a peer like an endpoint that attached and left.
+        Some(mode) if crate::wait::Barrier::new(mode).is_none() => {
+            return Err(Incompatible(
+                "it relies on membarrier(2), which this process may not call (a seccomp \
+                 filter?); create the channel with SHMCHAN_NO_MEMBARRIER=1 in the environment"
+                    .into(),
+            ))
+        }
+        Some(_) => {}
+    }
     let layout = Layout::compute(spec, header.capacity).ok_or_else(|| {
         Corrupt(format!(
             "capacity {} does not fit in memory",

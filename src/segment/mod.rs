@@ -53,7 +53,10 @@ pub(crate) struct Claim {
     pub(crate) slots: Range<usize>,
     /// For messages: `"sender"`, `"receiver"`.
     pub(crate) role: &'static str,
-    /// The bit set in [`Control::attached_ever`] on attaching.
+    /// The bit set in [`Control::attached_ever`] on claiming the role. Every
+    /// check that can refuse an endpoint for a reason other than corruption
+    /// is made before the claim, so a peer never sees a role that attached
+    /// and left when an open merely failed.
     pub(crate) ever_bit: u32,
 }
 

@@ -8,16 +8,16 @@
 //! check of the word and the going to sleep are atomic with respect to a wake.
 
 #[cfg(not(loom))]
-use crate::primitive::AtomicU32;
+use super::Doorbell;
 #[cfg(not(loom))]
 use core::time::Duration;
 
-/// Sleeps while `*word == expected`, for at most `timeout`.
+/// Sleeps while `bell`'s futex word equals `expected`, for at most `timeout`.
 ///
 /// Returns early, without error, when the word differs, on a wake, on a
 /// signal, or spuriously: callers re-check their condition in a loop.
 #[cfg(not(loom))]
-pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+pub(crate) fn wait(bell: &Doorbell, expected: u32, timeout: Duration) {
     use rustix::thread::futex;
     let ts = rustix::time::Timespec {
         tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
@@ -25,43 +25,46 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     };
     // EAGAIN (the word changed), ETIMEDOUT and EINTR all mean "look again";
     // no other error is possible for a valid, aligned word.
-    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+    let _ = futex::wait(bell.seq(), futex::Flags::empty(), expected, Some(&ts));
 }
 
-/// Wakes up to `count` threads sleeping in [`wait`] on `word`, in any process.
+/// Wakes up to `count` threads sleeping in [`wait`] on `bell`, in any process.
 #[cfg(not(loom))]
-pub(crate) fn wake(word: &AtomicU32, count: u32) {
+pub(crate) fn wake(bell: &Doorbell, count: u32) {
     use rustix::thread::futex;
-    let _ = futex::wake(word, futex::Flags::empty(), count);
+    let _ = futex::wake(bell.seq(), futex::Flags::empty(), count);
 }
 
 #[cfg(loom)]
-pub(crate) use self::model::{wait, wake};
+pub(crate) use self::model::{wait, wake, Parking};
 
 #[cfg(loom)]
 mod model {
-    use crate::primitive::{AtomicU32, Ordering};
+    use super::super::Doorbell;
+    use crate::primitive::Ordering;
     use core::time::Duration;
     use loom::sync::{Condvar, Mutex};
 
-    loom::lazy_static! {
-        static ref PARK: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    /// One doorbell's stand-in for the kernel's futex wait queue: a wake on
+    /// one doorbell does not disturb waiters on another.
+    #[derive(Debug, Default)]
+    pub(crate) struct Parking {
+        lock: Mutex<()>,
+        cond: Condvar,
     }
 
     /// A timed wait returns at once: the model's timer fires as early as it
     /// can, which is the interleaving most likely to lose a message.
-    pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-        let (lock, cond) = &*PARK;
-        let guard = lock.lock().unwrap();
-        if word.load(Ordering::SeqCst) != expected || timeout != Duration::MAX {
+    pub(crate) fn wait(bell: &Doorbell, expected: u32, timeout: Duration) {
+        let guard = bell.parking.lock.lock().unwrap();
+        if bell.seq().load(Ordering::SeqCst) != expected || timeout != Duration::MAX {
             return;
         }
-        drop(cond.wait(guard).unwrap());
+        drop(bell.parking.cond.wait(guard).unwrap());
     }
 
-    pub(crate) fn wake(_word: &AtomicU32, _count: u32) {
-        let (lock, cond) = &*PARK;
-        let _guard = lock.lock().unwrap();
-        cond.notify_all();
+    pub(crate) fn wake(bell: &Doorbell, _count: u32) {
+        let _guard = bell.parking.lock.lock().unwrap();
+        bell.parking.cond.notify_all();
     }
 }

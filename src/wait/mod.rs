@@ -20,7 +20,11 @@
 //!   so a ring between the re-check and the sleep makes the wait return at
 //!   once. The sleep is bounded by the deadline and by [`LIVENESS_INTERVAL`],
 //!   after which the waiter checks that its peer is alive;
-//! - **awake**: removes itself from `sleepers` and starts over at re-checking.
+//! - **awake**: reads `seq` again, lets its caller probe the peer, and goes
+//!   back to re-checking, still announced: the one barrier issued when it
+//!   announced itself covers every later publish, so a long wait costs one
+//!   membarrier, not one per liveness interval. It leaves `sleepers` only
+//!   when the wait ends.
 //!
 //! This is the order DESIGN §9 asks for ("raise the flag, fence, re-check,
 //! then sleep"); raising the flag after the check is the lost wake-up it
@@ -72,6 +76,9 @@ pub(crate) struct Doorbell {
     /// only (RMW), read by publishers. A scribbled value costs wake-ups or,
     /// at worst, one [`LIVENESS_INTERVAL`] of latency, never a hang.
     sleepers: AtomicU32,
+    /// Under loom, the condition variable that stands in for this futex word.
+    #[cfg(loom)]
+    pub(crate) parking: futex::Parking,
 }
 
 impl Doorbell {
@@ -92,7 +99,20 @@ impl Doorbell {
     pub(crate) fn ring(&self) {
         // Release: pairs with the waiter's Acquire load of `seq`.
         self.seq.fetch_add(1, Ordering::Release);
-        futex::wake(&self.seq, i32::MAX as u32);
+        futex::wake(self, i32::MAX as u32);
+    }
+
+    /// Forgets waiters that can no longer exist. An spsc doorbell has one
+    /// possible waiter, the endpoint of one role; a process killed while it
+    /// slept left its count behind, which would make every publish ring in
+    /// vain. The endpoint taking over the role calls this.
+    pub(crate) fn forget_sleepers(&self) {
+        // Relaxed: only this endpoint may sleep here from now on.
+        self.sleepers.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn seq(&self) -> &AtomicU32 {
+        &self.seq
     }
 }
 
@@ -112,12 +132,24 @@ pub(crate) struct Wait {
     pub(crate) deadline: Option<Instant>,
 }
 
+/// Where a poll comes from; see [`block_on`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The waiter is spinning: a poll may hold out for more than the least
+    /// progress (a producer waiting for a chunk of room, say).
+    Spinning,
+    /// The waiter is announced, about to sleep or just woken: a poll must
+    /// accept any progress, since no publish may come to wake it again.
+    Announced,
+}
+
 /// Waits until `poll` returns `Some`, spinning first, then sleeping on `bell`.
 ///
 /// `poll` tries the operation (and its cheap disconnection checks).
 /// `check_peer` is called each time the waiter wakes from a sleep; it may
 /// make syscalls (it is where a dead peer is noticed) and should rate-limit
-/// itself. Either returning `Some` ends the wait.
+/// itself. Either returning `Some` ends the wait. With a deadline, `poll`
+/// has one last look before the wait times out.
 ///
 /// The first poll is inlined into the caller: an operation that succeeds at
 /// once costs no more than its non-blocking form.
@@ -126,10 +158,10 @@ pub(crate) fn block_on<R>(
     bell: &Doorbell,
     barrier: Barrier,
     wait: Wait,
-    mut poll: impl FnMut() -> Option<R>,
+    mut poll: impl FnMut(Phase) -> Option<R>,
     check_peer: impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
-    match poll() {
+    match poll(Phase::Spinning) {
         Some(r) => Blocked::Done(r),
         None => block_on_slow(bell, barrier, wait, poll, check_peer),
     }
@@ -140,8 +172,8 @@ fn block_on_slow<R>(
     bell: &Doorbell,
     barrier: Barrier,
     wait: Wait,
-    mut poll: impl FnMut() -> Option<R>,
-    mut check_peer: impl FnMut() -> Option<R>,
+    mut poll: impl FnMut(Phase) -> Option<R>,
+    check_peer: impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
     // A burst of polls, one spin hint apart, before the first clock read: a
     // peer that is merely a little behind is caught here at the latency of
@@ -149,31 +181,24 @@ fn block_on_slow<R>(
     // `Producer::has_room`.)
     for _ in 0..FIRST_POLLS {
         crate::primitive::spin_hint();
-        if let Some(r) = poll() {
+        if let Some(r) = poll(Phase::Spinning) {
             return Blocked::Done(r);
         }
     }
+    // Spinning longer than a liveness interval would delay noticing a dead
+    // peer, which is only probed while asleep.
     let start = Instant::now();
-    let spin_end = start.checked_add(wait.spin).unwrap_or(start);
+    let spin_end = start + wait.spin.min(LIVENESS_INTERVAL);
     let spin_end = wait.deadline.map_or(spin_end, |d| d.min(spin_end));
     if let Some(r) = spin(spin_end, &mut poll) {
         return Blocked::Done(r);
     }
-    loop {
-        let timeout = match wait.deadline {
-            None => LIVENESS_INTERVAL,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(LIVENESS_INTERVAL),
-                _ => return Blocked::TimedOut,
-            },
-        };
-        if let Some(r) = sleep(bell, barrier, timeout, &mut poll) {
-            return Blocked::Done(r);
-        }
-        if let Some(r) = check_peer() {
-            return Blocked::Done(r);
-        }
-    }
+    // Announced. Relaxed: ordered against the re-check by `heavy` below.
+    bell.sleepers.fetch_add(1, Ordering::Relaxed);
+    let result = sleep(bell, barrier, wait.deadline, poll, check_peer);
+    // Awake for good. Relaxed: a publisher that still sees us rings in vain.
+    bell.sleepers.fetch_sub(1, Ordering::Relaxed);
+    result
 }
 
 /// The spinning state: polls until `until`, pausing once between polls and
@@ -184,7 +209,7 @@ fn block_on_slow<R>(
 /// as soon as it lands, instead of microseconds later. Yielding every
 /// [`POLLS_PER_YIELD`] polls lets a peer on the same core run when the
 /// machine is oversubscribed.
-fn spin<R>(until: Instant, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
+fn spin<R>(until: Instant, poll: &mut impl FnMut(Phase) -> Option<R>) -> Option<R> {
     /// Reading the clock costs about as much as a few polls; do it rarely.
     const POLLS_PER_CLOCK_READ: u32 = 64;
     const POLLS_PER_YIELD: u32 = 1024;
@@ -195,7 +220,7 @@ fn spin<R>(until: Instant, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
         }
         for _ in 0..POLLS_PER_CLOCK_READ {
             crate::primitive::spin_hint();
-            if let Some(r) = poll() {
+            if let Some(r) = poll(Phase::Spinning) {
                 return Some(r);
             }
         }
@@ -206,31 +231,47 @@ fn spin<R>(until: Instant, poll: &mut impl FnMut() -> Option<R>) -> Option<R> {
     }
 }
 
-/// One pass through announced, re-checking, asleep and awake.
+/// The announced waiter's loop: re-checking, asleep, awake, until `poll`
+/// or `check_peer` has a result or the deadline passes.
+///
+/// One heavy barrier covers the whole loop: from it on, every publisher
+/// sees the raised `sleepers` and rings, bumping `seq`; so after a wake-up
+/// or a timeout it is enough to read `seq` again, look, and sleep on the
+/// new value.
 fn sleep<R>(
     bell: &Doorbell,
     barrier: Barrier,
-    timeout: Duration,
-    poll: &mut impl FnMut() -> Option<R>,
-) -> Option<R> {
-    // Announced. Relaxed: ordered against the re-check by `heavy` below.
-    bell.sleepers.fetch_add(1, Ordering::Relaxed);
+    deadline: Option<Instant>,
+    mut poll: impl FnMut(Phase) -> Option<R>,
+    mut check_peer: impl FnMut() -> Option<R>,
+) -> Blocked<R> {
     // Acquire: pairs with `ring`'s Release bump.
-    let seq = bell.seq.load(Ordering::Acquire);
+    let mut seq = bell.seq.load(Ordering::Acquire);
     // SYNC POINT with the publisher's `notify` (see the module notes).
     let exact = barrier.heavy();
-    // Re-checking.
-    let result = poll();
-    if result.is_none() {
+    loop {
+        // Re-checking.
+        if let Some(r) = poll(Phase::Announced) {
+            return Blocked::Done(r);
+        }
+        let timeout = match deadline {
+            None => LIVENESS_INTERVAL,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(LIVENESS_INTERVAL),
+                _ => return Blocked::TimedOut,
+            },
+        };
         // Asleep, unless `seq` moved since it was read.
         let timeout = if exact {
             timeout
         } else {
             timeout.min(UNSURE_SLEEP)
         };
-        futex::wait(&bell.seq, seq, timeout);
+        futex::wait(bell, seq, timeout);
+        // Awake. Acquire: as above; read before the next re-check.
+        seq = bell.seq.load(Ordering::Acquire);
+        if let Some(r) = check_peer() {
+            return Blocked::Done(r);
+        }
     }
-    // Awake. Relaxed: a publisher that still sees us only rings in vain.
-    bell.sleepers.fetch_sub(1, Ordering::Relaxed);
-    result
 }
