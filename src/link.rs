@@ -8,6 +8,11 @@ use core::cell::Cell;
 use core::time::Duration;
 use std::time::Instant;
 
+/// How many sends pass between two liveness checks of a sender that never
+/// blocks. The check reads the clock; the probe itself is rate-limited to
+/// one per [`LIVENESS_INTERVAL`].
+const PROBE_EVERY: u32 = 256;
+
 /// One endpoint's attachment to a channel.
 pub(crate) struct Link {
     pub(crate) segment: Segment,
@@ -18,6 +23,9 @@ pub(crate) struct Link {
     peer_bit: u32,
     /// When the peer's liveness was last probed (it costs syscalls).
     last_probe: Cell<Option<Instant>>,
+    /// Calls of [`peer_gone_now_and_then`](Self::peer_gone_now_and_then)
+    /// left before it probes the peer's liveness.
+    probe_countdown: Cell<u32>,
     /// Set once the ring was found corrupt; the endpoint then reports
     /// disconnection for good.
     poisoned: Cell<bool>,
@@ -44,6 +52,7 @@ impl Link {
             peer_slot: peer.slots.start,
             peer_bit: peer.ever_bit,
             last_probe: Cell::new(None),
+            probe_countdown: Cell::new(PROBE_EVERY),
             poisoned: Cell::new(false),
         })
     }
@@ -61,6 +70,21 @@ impl Link {
         self.poisoned.get()
             || (self.segment.ever_attached(self.peer_bit)
                 && self.segment.endpoints()[self.peer_slot].owner().is_none())
+    }
+
+    /// Like [`peer_gone`](Self::peer_gone), and once every [`PROBE_EVERY`]
+    /// calls like [`peer_gone_or_dead`](Self::peer_gone_or_dead): a sender
+    /// whose ring never fills never blocks, and would otherwise never learn
+    /// that its receiver died.
+    #[inline]
+    pub(crate) fn peer_gone_now_and_then(&self) -> bool {
+        let left = self.probe_countdown.get();
+        if left == 0 {
+            self.probe_countdown.set(PROBE_EVERY);
+            return self.peer_gone_or_dead();
+        }
+        self.probe_countdown.set(left - 1);
+        self.peer_gone()
     }
 
     /// Like [`peer_gone`](Self::peer_gone), but also probes whether the peer

@@ -81,6 +81,20 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Restates an `InvalidCapacity` in terms of the capacity asked for,
+    /// not the power of two it was rounded to.
+    pub(crate) fn as_requested(&self, err: crate::Error) -> crate::Error {
+        match err {
+            crate::Error::InvalidCapacity { reason, .. } => crate::Error::InvalidCapacity {
+                requested: self.capacity,
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self::new()

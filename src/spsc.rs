@@ -43,7 +43,7 @@ use crate::stats::Stats;
 use crate::wait::{block_on, Blocked, Doorbell, Phase, Wait};
 use crate::{Options, ShmSafe};
 use core::marker::PhantomData;
-use core::mem::size_of;
+use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 use core::time::Duration;
 use crossbeam_utils::CachePadded;
@@ -78,6 +78,13 @@ fn spec<T: ShmSafe>() -> Spec {
         assert!(
             size_of::<T>() != 0,
             "a zero-sized message type carries nothing"
+        )
+    };
+    // Slots are aligned relative to the mapping, which is only page-aligned.
+    const {
+        assert!(
+            align_of::<T>() <= 4096,
+            "message types aligned above a page are not supported"
         )
     };
     Spec {
@@ -205,7 +212,8 @@ impl<T: ShmSafe> Sender<T> {
             options.mode,
             Link::new_segment_mode(),
             &SENDER,
-        )?;
+        )
+        .map_err(|err| options.as_requested(err))?;
         Self::from_segment(segment, options)
     }
 
@@ -311,7 +319,7 @@ impl<T: ShmSafe> Sender<T> {
     /// Everything else is left to the out-of-line slow path.
     #[inline(always)]
     fn put(&self, value: T) -> bool {
-        if self.link.peer_gone() || self.producer.push(value).is_err() {
+        if self.link.peer_gone_now_and_then() || self.producer.push(value).is_err() {
             return false;
         }
         self.control().not_empty.notify(self.link.barrier);
@@ -375,7 +383,7 @@ impl<T: ShmSafe> Sender<T> {
 
     #[inline]
     fn push(&self, value: T) -> Result<(), TrySendError<T>> {
-        if self.link.peer_gone() {
+        if self.link.peer_gone_now_and_then() {
             return Err(TrySendError::Disconnected(value));
         }
         match self.producer.push(value) {
@@ -443,7 +451,7 @@ impl<T: ShmSafe> Sender<T> {
     }
 
     fn push_batch(&self, values: &[T]) -> Result<usize, TrySendError<()>> {
-        if self.link.peer_gone() {
+        if self.link.peer_gone_now_and_then() {
             return Err(TrySendError::Disconnected(()));
         }
         match self.producer.push_slice(values) {
@@ -487,7 +495,8 @@ impl<T: ShmSafe> Receiver<T> {
             options.mode,
             Link::new_segment_mode(),
             &RECEIVER,
-        )?;
+        )
+        .map_err(|err| options.as_requested(err))?;
         Self::from_segment(segment, options)
     }
 
@@ -647,7 +656,8 @@ impl<T: ShmSafe> Receiver<T> {
     }
 
     /// Receives as many waiting messages as fit in `out`, in order, with one
-    /// release, without blocking. Returns how many (at least 1).
+    /// release, without blocking. Returns how many (at least 1, or 0 if
+    /// `out` is empty).
     ///
     /// # Errors
     ///
@@ -803,22 +813,38 @@ common_queries!(Sender, producer);
 common_queries!(Receiver, consumer);
 
 /// A blocking iterator over a [`Receiver`]'s messages; see [`Receiver::iter`].
-#[derive(Debug)]
 pub struct Iter<'a, T: ShmSafe> {
     rx: &'a Receiver<T>,
 }
 
 /// A non-blocking iterator over a [`Receiver`]'s messages; see
 /// [`Receiver::try_iter`].
-#[derive(Debug)]
 pub struct TryIter<'a, T: ShmSafe> {
     rx: &'a Receiver<T>,
 }
 
 /// An owning blocking iterator over a [`Receiver`]'s messages.
-#[derive(Debug)]
 pub struct IntoIter<T: ShmSafe> {
     rx: Receiver<T>,
+}
+
+// `Debug` without a `T: Debug` bound: the receiver's own `Debug` needs none.
+impl<T: ShmSafe> core::fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Iter").field("rx", self.rx).finish()
+    }
+}
+
+impl<T: ShmSafe> core::fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TryIter").field("rx", self.rx).finish()
+    }
+}
+
+impl<T: ShmSafe> core::fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
+    }
 }
 
 impl<T: ShmSafe> Iterator for Iter<'_, T> {

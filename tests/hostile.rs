@@ -1077,3 +1077,31 @@ fn foreign_object_is_not_replaced_by_create() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_lock_held_forever_bounds_open_and_drop() {
+    // Another process (here, another open file description) holds the
+    // segment's lock and never lets go: open must fail after its grace
+    // period rather than hang, and dropping an endpoint must not hang.
+    let name = unique_name("hostile-flock");
+    let _cleanup = Cleanup(name.clone());
+    let rx = spsc::Receiver::<u64>::create(&name, 8).unwrap();
+    let holder = shm_file(&name);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&holder);
+    // SAFETY: flock(2) on a descriptor we own; no memory is involved.
+    let locked = unsafe { libc::flock(fd, libc::LOCK_EX) };
+    assert_eq!(locked, 0, "lock the segment from outside");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let opened = spsc::Sender::<u64>::open(&name).map(drop);
+        drop(rx);
+        done_tx.send(opened).unwrap();
+    });
+    let opened = done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("open or drop hung on a held lock");
+    let err = opened.unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("held its lock"), "{err}");
+    drop(holder);
+}

@@ -545,3 +545,26 @@ fn sleeping_receiver_sees_idle_sender_killed() {
 fn sleeping_receiver_in_plain_recv_sees_idle_sender_killed() {
     receiver_asleep_when_idle_sender_killed(true);
 }
+
+#[test]
+fn sender_that_never_blocks_notices_receiver_killed() {
+    // A ring so large that it never fills: the sender never blocks, so only
+    // its periodic liveness check can tell it the receiver died.
+    let name = unique_name("kill-never-full");
+    let options = Options::new().capacity(1 << 16);
+    let tx = spsc::Sender::<u64>::create_with(&name, &options).unwrap();
+    let mut peer = Peer::spawn("recv-then-sleep", &[&name, "1"]);
+    tx.send(0).unwrap();
+    wait_until(PATIENCE, "the peer received the first message", || {
+        tx.stats().received == 1
+    });
+    peer.kill_and_reap();
+    // 5000 sends, a millisecond apart, never fill 65536 slots.
+    let refused = (1..5000u64).find_map(|i| {
+        std::thread::sleep(Duration::from_millis(1));
+        tx.send(i).err()
+    });
+    let shmchan::SendError(value) = refused.expect("the sender never noticed its receiver died");
+    assert!(value < 5000);
+    assert!(tx.len() < tx.capacity(), "the ring never filled");
+}

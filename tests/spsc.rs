@@ -1517,3 +1517,31 @@ fn a_blocked_send_takes_a_single_freed_slot() {
         assert_eq!(rx.len(), 1024);
     }
 }
+
+#[test]
+fn a_ring_larger_than_dev_shm_is_an_error_not_a_later_crash() {
+    // Twice what /dev/shm can hold: tmpfs refuses the reservation up front,
+    // so this never allocates real memory. Without the reservation, `create`
+    // would succeed and the process would die of SIGBUS when the ring filled.
+    // SAFETY: `statvfs` writes only into the struct it is given; the path is
+    // a NUL-terminated literal.
+    let fs = unsafe {
+        let mut fs: libc::statvfs = std::mem::zeroed();
+        assert_eq!(libc::statvfs(c"/dev/shm".as_ptr(), &mut fs), 0);
+        fs
+    };
+    let shm_bytes = fs.f_blocks * fs.f_frsize;
+    let capacity = (2 * shm_bytes / 8).next_power_of_two();
+    if capacity * 8 > 1 << 40 {
+        eprintln!("/dev/shm is larger than the largest ring; nothing to check");
+        return;
+    }
+    let name = unique_name("too-big");
+    let err = spsc::Receiver::<u64>::create(&name, capacity as usize).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("/dev/shm"), "{err}");
+    assert!(
+        !segment_exists(&name),
+        "the failed create left its object behind"
+    );
+}

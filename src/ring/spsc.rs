@@ -367,10 +367,12 @@ impl<T: bytemuck::Pod> Consumer<T> {
             Err(Corrupt) => return Err(PopError::Corrupt),
         }
         let head = self.head.get();
-        // SAFETY: the slot at `head` was published (`ready` >= 1) and the
-        // producer will not write it again before `head` moves past it. Any
-        // bit pattern is a valid `T` (`Pod`), so even a hostile write yields
-        // a value, not undefined behaviour.
+        // SAFETY: the slot at `head` was published (`ready` >= 1) and a
+        // well-behaved producer will not write it again before `head` moves
+        // past it. A hostile process writing it anyway is outside what the
+        // Rust memory model describes (it stops at the process boundary);
+        // what it can do is leave arbitrary bytes, and any bit pattern is a
+        // valid `T` (`Pod`).
         let value = self.ring.slot(head).with(|slot| unsafe { slot.read() });
         self.release(head.wrapping_add(1));
         Ok(value)

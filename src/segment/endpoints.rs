@@ -22,7 +22,6 @@
 //! owner wrote to its ring happened before the next owner's first access.
 
 use crate::primitive::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 /// One role's entry in the endpoint table.
 #[repr(C)]
@@ -38,13 +37,21 @@ pub(crate) struct Owner(u64);
 
 impl Owner {
     /// This process, as it will appear in the table.
+    ///
+    /// Cached, but per pid: a child forked after its parent attached is
+    /// another process, with a pid and start time of its own.
     pub(crate) fn me() -> Self {
-        static ME: OnceLock<Owner> = OnceLock::new();
-        *ME.get_or_init(|| {
-            let pid = std::process::id();
-            let started = start_time(pid).map_or(0, |s| s.started as u32);
-            Self::pack(pid, started)
-        })
+        static ME: AtomicU64 = AtomicU64::new(0);
+        let pid = std::process::id();
+        // Relaxed: a cache of a value every thread computes alike.
+        let cached = Self(ME.load(Ordering::Relaxed));
+        if cached.pid() == pid {
+            return cached;
+        }
+        let started = start_time(pid).map_or(0, |info| info.started as u32);
+        let me = Self::pack(pid, started);
+        ME.store(me.0, Ordering::Relaxed);
+        me
     }
 
     fn pack(pid: u32, started: u32) -> Self {
@@ -61,16 +68,22 @@ impl Owner {
 
     /// Whether the process this word names is still running.
     pub(crate) fn alive(self) -> bool {
+        let pid = self.pid();
+        // No process has a pid outside this range; a word that says so was
+        // scribbled, and must not reach kill(2) as a process group.
+        if pid == 0 || pid > i32::MAX as u32 {
+            return false;
+        }
         if self == Self::me() {
             return true;
         }
-        match start_time(self.pid()) {
-            Ok(info) => {
-                !info.zombie && (self.started() == 0 || info.started as u32 == self.started())
+        match start_time(pid) {
+            Some(info) => {
+                !info.exited && (self.started() == 0 || info.started as u32 == self.started())
             }
-            Err(Probe::NoSuchProcess) => false,
-            // No /proc: fall back to asking the kernel whether the pid exists.
-            Err(Probe::Unreadable) => pid_exists(self.pid()),
+            // No /proc, or an entry hidden from us (`hidepid`): only the
+            // kernel can tell, and it cannot tell a zombie from the living.
+            None => pid_exists(pid),
         }
     }
 }
@@ -88,8 +101,11 @@ impl EndpointSlot {
     /// Takes the slot for `me` if it is free or its owner is dead; otherwise
     /// returns the live owner.
     pub(crate) fn claim(&self, me: Owner) -> Result<(), Owner> {
+        // Each failed exchange means the word changed under us; a hostile
+        // writer could make that go on forever, so the attempts are bounded.
+        const ATTEMPTS: u32 = 16;
         let mut current = 0;
-        loop {
+        for _ in 0..ATTEMPTS {
             // AcqRel: see the module notes.
             match self
                 .owner
@@ -101,6 +117,7 @@ impl EndpointSlot {
                 Err(word) => current = word,
             }
         }
+        Err(Owner(current))
     }
 
     /// Gives the slot up, if `me` still holds it.
@@ -131,51 +148,51 @@ impl EndpointSlot {
 
 struct ProcInfo {
     started: u64,
-    zombie: bool,
+    /// Every thread has exited: a zombie waiting to be reaped, or on its way
+    /// out. (A zombie thread-group leader whose other threads still run is
+    /// not exited: its process lives.)
+    exited: bool,
 }
 
-enum Probe {
-    NoSuchProcess,
-    Unreadable,
-}
-
-/// Reads state and start time from `/proc/<pid>/stat`, without allocating:
-/// a blocked endpoint probes its peer this way while it waits.
-fn start_time(pid: u32) -> Result<ProcInfo, Probe> {
+/// Reads state, thread count and start time from `/proc/<pid>/stat`,
+/// without allocating: a blocked endpoint probes its peer this way while it
+/// waits. `None` if the entry cannot be read.
+fn start_time(pid: u32) -> Option<ProcInfo> {
     use rustix::fs::{Mode, OFlags};
     let mut path = StackText::<32>::new();
     path.push(b"/proc/");
     path.push_u32(pid);
     path.push(b"/stat");
-    let fd = match rustix::fs::open(
-        path.as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) if proc_mounted() => return Err(Probe::NoSuchProcess),
-        Err(_) => return Err(Probe::Unreadable),
-    };
-    // The line is about 300 bytes; its command name is at most 64.
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path.as_str(), flags, Mode::empty()).ok()?;
+    // The line is about 300 bytes; its command name at most 64.
     let mut buf = [0u8; 1024];
-    let len = rustix::io::read(&fd, &mut buf).map_err(|_| Probe::Unreadable)?;
-    let text = core::str::from_utf8(&buf[..len]).map_err(|_| Probe::Unreadable)?;
-    parse_stat(text).ok_or(Probe::Unreadable)
+    let len = rustix::io::read(&fd, &mut buf).ok()?;
+    parse_stat(&buf[..len])
 }
 
-/// Parses the state and start time out of a `/proc/<pid>/stat` line.
-fn parse_stat(text: &str) -> Option<ProcInfo> {
+/// Parses a `/proc/<pid>/stat` line, as bytes: the command name is the
+/// executable's name cut to 15 bytes, which need not be UTF-8.
+fn parse_stat(line: &[u8]) -> Option<ProcInfo> {
     // The command name is in parentheses and may hold anything, spaces and
     // parentheses included: the fields that follow start after the last ')'.
-    let rest = text.rsplit_once(')')?.1;
-    let mut fields = rest.split_ascii_whitespace();
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let mut fields = line[close + 1..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|field| !field.is_empty());
+    // Field 3 of the line is the state, 20 the thread count, 22 the start time.
     let state = fields.next()?;
-    // `starttime` is field 22 of the line; field 3 (`state`) was the first here.
-    let started = fields.nth(22 - 4)?.parse().ok()?;
+    let threads: u64 = parse_number(fields.nth(20 - 4)?)?;
+    let started = parse_number(fields.nth(22 - 21)?)?;
+    let zombie = matches!(state, b"Z" | b"X" | b"x");
     Some(ProcInfo {
         started,
-        zombie: matches!(state, "Z" | "X" | "x"),
+        exited: zombie && threads <= 1,
     })
+}
+
+fn parse_number(field: &[u8]) -> Option<u64> {
+    core::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// A short ASCII text on the stack.
@@ -216,11 +233,6 @@ impl<const N: usize> StackText<N> {
         // Only ASCII is ever pushed.
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
     }
-}
-
-fn proc_mounted() -> bool {
-    static MOUNTED: OnceLock<bool> = OnceLock::new();
-    *MOUNTED.get_or_init(|| std::path::Path::new("/proc/self/stat").exists())
 }
 
 fn pid_exists(pid: u32) -> bool {
@@ -269,15 +281,32 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_command_names_parse() {
-        let line = "42 (a) b (c)) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 777 19 20\n";
-        let info = parse_stat(line).unwrap();
+        let mut line =
+            b"42 (a) b (c)) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 1 18 777 19\n".to_vec();
+        let info = parse_stat(&line).unwrap();
         assert_eq!(info.started, 777);
-        assert!(info.zombie);
-        assert!(parse_stat("42 (no closing paren").is_none());
+        assert!(info.exited);
+        // A command name cut inside a UTF-8 character.
+        line.splice(4..5, [b'm', 0xC3]);
+        assert_eq!(parse_stat(&line).unwrap().started, 777);
+        assert!(parse_stat(b"42 (no closing paren").is_none());
         let mut path = StackText::<32>::new();
         path.push(b"/proc/");
         path.push_u32(4_294_967_295);
         assert_eq!(path.as_str(), "/proc/4294967295");
+    }
+
+    #[test]
+    fn zombie_leader_with_live_threads_is_alive() {
+        let line = b"42 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 2 18 777 19\n";
+        assert!(!parse_stat(line).unwrap().exited);
+    }
+
+    #[test]
+    fn scribbled_pids_are_dead_and_never_signalled() {
+        for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
+            assert!(!Owner::pack(pid, 0).alive(), "{pid}");
+        }
     }
 
     #[test]

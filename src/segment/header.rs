@@ -99,7 +99,8 @@ pub(crate) struct Control {
     pub(crate) unlinked: AtomicU32,
     /// One bit per role that has ever attached (see the flavors' roles).
     pub(crate) attached_ever: AtomicU32,
-    _reserved: [u32; 13],
+    /// Room for later use; atomics, like every word other processes write.
+    _reserved: [AtomicU32; 13],
 }
 
 static_assertions::const_assert!(size_of::<Header>() <= HEADER_REGION);

@@ -32,7 +32,7 @@ use core::ops::Range;
 use core::ptr::NonNull;
 use core::time::Duration;
 use header::{Control, Header, Layout, Refusal, ENDPOINTS_OFFSET, HEADER_REGION, INITIALIZED};
-use rustix::fs::{FlockOperation, Mode};
+use rustix::fs::{FallocateFlags, FlockOperation, Mode};
 use rustix::io::Errno;
 use rustix::shm::OFlags;
 use std::fs::File;
@@ -43,6 +43,11 @@ use std::time::{Instant, SystemTime};
 const INIT_GRACE: Duration = Duration::from_secs(1);
 /// How often it looks in the meantime.
 const INIT_POLL: Duration = Duration::from_millis(5);
+/// What a failed reservation of the segment's memory is reported as.
+const NO_SPACE: &str = "reserve the segment's memory in /dev/shm (if it is full, make it \
+                        larger, e.g. docker run --shm-size, or use a smaller capacity)";
+/// What a lock held past [`INIT_GRACE`] is reported as.
+const LOCK_HELD: &str = "lock the segment (another process has held its lock for over a second)";
 /// Bytes a segment has at least once it is sized.
 const MIN_SIZE: usize = ENDPOINTS_OFFSET;
 
@@ -72,10 +77,6 @@ pub(crate) struct Segment {
     slot: Option<usize>,
 }
 
-// SAFETY: the mapping is shared memory accessed only through atomics and the
-// rings' own synchronization; `Segment` has no thread-affine state.
-unsafe impl Send for Segment {}
-
 impl Segment {
     /// Creates the segment `name` for `spec` with `capacity` messages per
     /// ring and permission `mode`, and takes a role in it.
@@ -104,7 +105,13 @@ impl Segment {
                         layout,
                         barrier,
                     };
-                    return new.initialize(File::from(fd), mode, claim);
+                    let segment = new.initialize(File::from(fd), mode, claim)?;
+                    // A creator stalled for longer than the grace period
+                    // may have had its object removed as stale; then its
+                    // segment is an orphan nobody can open. Start over.
+                    if names(&path, &segment.file).unwrap_or(true) {
+                        return Ok(segment);
+                    }
                 }
                 Err(Errno::EXIST) => match examine(name, &path)? {
                     Existing::Live(detail) => {
@@ -140,8 +147,8 @@ impl Segment {
                 Err(err) => return Err(io_error(name, "open the shared-memory object", err)),
             };
             let file = File::from(fd);
-            let lock = Flock::new(&file, FlockOperation::LockShared)
-                .map_err(|err| io_error(name, "lock the segment", err))?;
+            let lock = Flock::new(&file, false, INIT_GRACE)
+                .map_err(|err| io_error(name, LOCK_HELD, err))?;
             match Found::inspect(name, &file)? {
                 Found::Ready(mapped) if mapped.control().unlinked.load(Ordering::Acquire) == 0 => {
                     // The lock belongs to the open file: it moves with the
@@ -177,7 +184,8 @@ impl Segment {
                     return Err(Error::Corrupt {
                         name: name.to_owned(),
                         detail: "it was never initialized: its creator probably died while \
-                                 creating it"
+                                 creating it; create it again (a stale segment is replaced) or remove it \
+                                 with shmchan::unlink"
                             .into(),
                     })
                 }
@@ -263,7 +271,10 @@ impl Segment {
 
     /// Unlinks the name if no live endpoint is attached any more.
     fn unlink_if_unused(&self) {
-        let Ok(_lock) = Flock::new(&self.file, FlockOperation::LockExclusive) else {
+        // Normally held for microseconds, but a holder may be descheduled
+        // for a while on a loaded machine; past the grace period someone
+        // hostile holds it, and the name is left for `create` to replace.
+        let Ok(_lock) = Flock::new(&self.file, true, INIT_GRACE) else {
             return;
         };
         let control = self.control();
@@ -319,13 +330,25 @@ impl Drop for Segment {
 /// such channel exists, [`Error::Io`] if the system refuses.
 pub fn unlink(name: &str) -> Result<(), Error> {
     let path = name::shm_path(name)?;
-    match rustix::shm::unlink(path.as_str()) {
-        Ok(()) => Ok(()),
-        Err(Errno::NOENT) => Err(Error::NotFound {
-            name: name.to_owned(),
-        }),
-        Err(err) => Err(io_error(name, "unlink the shared-memory object", err)),
-    }
+    let file = match rustix::shm::open(path.as_str(), OFlags::RDWR, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::NOENT) => {
+            return Err(Error::NotFound {
+                name: name.to_owned(),
+            })
+        }
+        Err(err) => return Err(io_error(name, "open the shared-memory object", err)),
+    };
+    // The same protocol as the last endpoint's: an open under way either
+    // finishes first or sees the segment marked unlinked.
+    let _lock =
+        Flock::new(&file, true, INIT_GRACE).map_err(|err| io_error(name, LOCK_HELD, err))?;
+    let control = match Found::inspect(name, &file)? {
+        Found::Ready(mapped) => Some(mapped),
+        _ => None,
+    };
+    unlink_if_same(&path, &file, control.as_ref().map(Mapped::control))
+        .map_err(|err| io_error(name, "unlink the shared-memory object", err))
 }
 
 /// What a creator found under the name it wanted.
@@ -351,8 +374,8 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
                 ))
             }
         };
-        let _lock = Flock::new(&file, FlockOperation::LockExclusive)
-            .map_err(|err| io_error(name, "lock the existing segment", err))?;
+        let _lock =
+            Flock::new(&file, true, INIT_GRACE).map_err(|err| io_error(name, LOCK_HELD, err))?;
         let control = match Found::inspect(name, &file)? {
             Found::Foreign => return Ok(Existing::Live("it is not a shmchan segment".into())),
             // Nobody can be using it: any access past its end would fault.
@@ -382,15 +405,21 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
     }
 }
 
-/// Unlinks `path` if it still names the object open as `file`.
-fn unlink_if_same(path: &str, file: &File, control: Option<&Control>) -> rustix::io::Result<()> {
+/// Whether `path` still names the object open as `file`.
+fn names(path: &str, file: &File) -> rustix::io::Result<bool> {
     let ours = rustix::fs::fstat(file)?;
     let named = match rustix::shm::open(path, OFlags::RDONLY, Mode::empty()) {
         Ok(fd) => rustix::fs::fstat(&fd)?,
-        Err(Errno::NOENT) => return Ok(()),
+        Err(Errno::NOENT) => return Ok(false),
         Err(err) => return Err(err),
     };
-    if (ours.st_dev, ours.st_ino) != (named.st_dev, named.st_ino) {
+    Ok((ours.st_dev, ours.st_ino) == (named.st_dev, named.st_ino))
+}
+
+/// Unlinks `path` if it still names the object open as `file`, first
+/// marking it unlinked (when it is an initialized segment, `control`).
+fn unlink_if_same(path: &str, file: &File, control: Option<&Control>) -> rustix::io::Result<()> {
+    if !names(path, file)? {
         return Ok(());
     }
     if let Some(control) = control {
@@ -553,22 +582,29 @@ impl New<'_> {
     /// Sizes, maps and fills the new object, claims a role, then marks it
     /// initialized. On failure the half-made object is removed.
     fn initialize(self, file: File, mode: u32, claim: &Claim) -> Result<Segment, Error> {
+        // Kept open so that a failure removes this object, not one that
+        // another creator may have put under the name meanwhile.
+        let mine = file.try_clone();
         let result = self.try_initialize(file, mode, claim);
-        if result.is_err() {
-            let _ = rustix::shm::unlink(self.path);
+        if let (Err(_), Ok(mine)) = (&result, mine) {
+            let _ = unlink_if_same(self.path, &mine, None);
         }
         result
     }
 
     fn try_initialize(&self, file: File, mode: u32, claim: &Claim) -> Result<Segment, Error> {
         let name = self.name;
-        let lock = Flock::new(&file, FlockOperation::LockExclusive)
+        let lock = Flock::new(&file, true, INIT_GRACE)
             .map_err(|e| io_error(name, "lock the new segment", e))?;
         // The mode given to shm_open was masked by the umask; set it exactly.
         rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))
             .map_err(|e| io_error(name, "set the mode", e))?;
         rustix::fs::ftruncate(&file, self.layout.total as u64)
             .map_err(|e| io_error(name, "size the segment", e))?;
+        // tmpfs allocates pages on first touch: without this, a full
+        // /dev/shm would surface as SIGBUS in the middle of a send.
+        rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, self.layout.total as u64)
+            .map_err(|e| io_error(name, NO_SPACE, e))?;
         let map = memmap2::MmapOptions::new()
             .len(self.layout.total)
             .map_raw(&file)
@@ -635,11 +671,21 @@ impl New<'_> {
 struct Flock<'a>(&'a File);
 
 impl<'a> Flock<'a> {
-    fn new(file: &'a File, op: FlockOperation) -> rustix::io::Result<Self> {
+    /// Takes the lock, exclusive or shared, waiting at most `patience`: a
+    /// holder that keeps it longer (stopped in a debugger, or hostile) gets
+    /// `EWOULDBLOCK` back to its callers rather than an unbounded hang.
+    fn new(file: &'a File, exclusive: bool, patience: Duration) -> rustix::io::Result<Self> {
+        let op = if exclusive {
+            FlockOperation::NonBlockingLockExclusive
+        } else {
+            FlockOperation::NonBlockingLockShared
+        };
+        let give_up = Instant::now() + patience;
         loop {
             match rustix::fs::flock(file.as_fd(), op) {
                 Ok(()) => return Ok(Self(file)),
                 Err(Errno::INTR) => continue,
+                Err(Errno::WOULDBLOCK) if Instant::now() < give_up => std::thread::sleep(INIT_POLL),
                 Err(err) => return Err(err),
             }
         }
