@@ -37,7 +37,8 @@ pub use crate::error::{
 
 use crate::link::Link;
 use crate::primitive::UnsafeCell;
-use crate::ring::spsc::{Consumer, Indices, PopError, Producer, PushError, Ring};
+use crate::ring::spsc::{Consumer, PopError, Producer, PushError, Ring};
+use crate::ring::Indices;
 use crate::segment::{Claim, ElemType, Flavor, Segment, Spec};
 use crate::stats::Stats;
 use crate::wait::{block_on, Blocked, Doorbell, Phase, Wait};

@@ -22,66 +22,10 @@
 //! - Each index has a single writer, which reads its own index `Relaxed`
 //!   (only when attaching; afterwards it uses its private copy).
 
-use super::Corrupt;
-use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
+use super::{Corrupt, Indices};
+use crate::primitive::{Ordering, UnsafeCell};
 use core::cell::Cell;
 use core::ptr::NonNull;
-use crossbeam_utils::CachePadded;
-
-/// The control block of one ring, `#[repr(C)]` so it can live in a segment.
-#[repr(C)]
-#[derive(Debug, Default)]
-pub(crate) struct Indices {
-    consumer: CachePadded<ConsumerLine>,
-    producer: CachePadded<ProducerLine>,
-}
-
-/// The words only the consumer writes.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct ConsumerLine {
-    /// Position of the next message to read. Written by the consumer only.
-    head: AtomicU64,
-    /// Most messages the consumer has seen queued at once. Statistics only.
-    high_water: AtomicU64,
-}
-
-/// The words only the producer writes.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct ProducerLine {
-    /// Position of the next message to write. Written by the producer only.
-    tail: AtomicU64,
-    /// `try_send` calls refused because the ring was full. Statistics only.
-    refusals: AtomicU64,
-}
-
-#[cfg(not(loom))]
-static_assertions::const_assert_eq!(core::mem::size_of::<Indices>(), 256);
-#[cfg(not(loom))]
-static_assertions::const_assert_eq!(core::mem::offset_of!(Indices, producer), 128);
-
-impl Indices {
-    /// Messages sent and received since the ring was created, and the
-    /// statistics, as a racy snapshot (each word is read once, unchecked).
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            head: self.consumer.head.load(Ordering::Relaxed),
-            tail: self.producer.tail.load(Ordering::Relaxed),
-            high_water: self.consumer.high_water.load(Ordering::Relaxed),
-            refusals: self.producer.refusals.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// A racy reading of a ring's control block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Snapshot {
-    pub(crate) head: u64,
-    pub(crate) tail: u64,
-    pub(crate) high_water: u64,
-    pub(crate) refusals: u64,
-}
 
 /// A view of one ring's memory: control words and `capacity` slots.
 pub(crate) struct Ring<T> {
