@@ -48,6 +48,7 @@
 //! | module | senders | receivers | order |
 //! |---|---|---|---|
 //! | [`spsc`] | one at a time | one at a time | FIFO |
+//! | [`bytes`] (variable-length `&[u8]` messages) | one at a time | one at a time | FIFO |
 //!
 //! # Disconnection and dead peers
 //!
@@ -72,6 +73,8 @@
 // Lets the derive's `::shmchan::` paths resolve inside this crate's own tests.
 extern crate self as shmchan;
 
+#[cfg(not(loom))]
+pub mod bytes;
 mod error;
 #[cfg(not(loom))]
 mod link;

@@ -8,6 +8,9 @@
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod spsc;
 
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) mod bytes;
+
 use crate::primitive::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
@@ -48,6 +51,49 @@ static_assertions::const_assert_eq!(core::mem::size_of::<Indices>(), 256);
 static_assertions::const_assert_eq!(core::mem::offset_of!(Indices, producer), 128);
 
 impl Indices {
+    /// The consumer's position. `Acquire` where the caller then reuses the
+    /// space before it (SYNC POINT `head` of the rings).
+    #[inline]
+    pub(crate) fn head(&self, order: Ordering) -> u64 {
+        self.consumer.head.load(order)
+    }
+
+    /// The producer's position. `Acquire` where the caller then reads what
+    /// was published before it (SYNC POINT `tail` of the rings).
+    #[inline]
+    pub(crate) fn tail(&self, order: Ordering) -> u64 {
+        self.producer.tail.load(order)
+    }
+
+    /// Publishes the consumer's position. Release: pairs with the
+    /// producer's Acquire load in `head`.
+    #[inline]
+    pub(crate) fn set_head(&self, head: u64) {
+        self.consumer.head.store(head, Ordering::Release);
+    }
+
+    /// Publishes the producer's position. Release: pairs with the
+    /// consumer's Acquire load in `tail`.
+    #[inline]
+    pub(crate) fn set_tail(&self, tail: u64) {
+        self.producer.tail.store(tail, Ordering::Release);
+    }
+
+    /// Records a new high-water mark (statistics only, so Relaxed).
+    #[cold]
+    pub(crate) fn set_high_water(&self, queued: u64) {
+        self.consumer.high_water.store(queued, Ordering::Relaxed);
+    }
+
+    /// Counts a refused `try_send`. Single writer, so a load and a store.
+    #[cold]
+    pub(crate) fn count_refusal(&self) {
+        let n = self.producer.refusals.load(Ordering::Relaxed);
+        self.producer
+            .refusals
+            .store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
     /// Messages sent and received since the ring was created, and the
     /// statistics, as a racy snapshot (each word is read once, unchecked).
     pub(crate) fn snapshot(&self) -> Snapshot {

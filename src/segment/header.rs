@@ -41,12 +41,14 @@ pub(crate) const MAX_RING_BYTES: u64 = 1 << 40;
 #[repr(u32)]
 pub(crate) enum Flavor {
     Spsc = 1,
+    Bytes = 4,
 }
 
 impl Flavor {
     pub(crate) fn from_u32(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(Self::Spsc),
+            4 => Some(Self::Bytes),
             _ => None,
         }
     }
@@ -55,6 +57,7 @@ impl Flavor {
     pub(crate) fn module(self) -> &'static str {
         match self {
             Self::Spsc => "shmchan::spsc",
+            Self::Bytes => "shmchan::bytes",
         }
     }
 }
