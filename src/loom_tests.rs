@@ -215,3 +215,70 @@ fn a_timeout_racing_a_send_loses_nothing() {
         }
     });
 }
+
+mod bytes {
+    //! The byte ring's publish/release protocol, wrap marker included.
+
+    use crate::ring::bytes::{Consumer, HeapRing, PeekError, Producer, ReserveError};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Sends a record of `len` payload bytes whose first word is `tag`,
+    /// spinning while there is no room.
+    fn send(tx: &Producer, len: usize, tag: u64) {
+        let reservation = loop {
+            match tx.reserve(len) {
+                Ok(reservation) => break reservation,
+                Err(ReserveError::Full) => thread::yield_now(),
+                Err(err) => panic!("{err:?}"),
+            }
+        };
+        // SAFETY: the reservation is the producer's until committed.
+        tx.payload_word(&reservation)
+            .with_mut(|word| unsafe { word.write(tag) });
+        tx.commit(reservation, len);
+    }
+
+    /// Receives the next record: its length and first payload word.
+    fn recv(rx: &Consumer) -> (usize, u64) {
+        let record = loop {
+            match rx.peek() {
+                Ok(record) => break record,
+                Err(PeekError::Empty) => thread::yield_now(),
+                Err(PeekError::Corrupt) => panic!("corrupt ring"),
+            }
+        };
+        // SAFETY: the record is published and not yet released.
+        let tag = rx.payload_word(&record).with(|word| unsafe { word.read() });
+        rx.release(record);
+        (record.len(), tag)
+    }
+
+    #[test]
+    fn records_and_the_wrap_marker_publish_and_release_whole() {
+        loom::model(|| {
+            let ring = Arc::new(HeapRing::new(64));
+            // SAFETY: one producer and one consumer per execution, both
+            // dropped before the last `Arc` of the ring.
+            let (tx, rx) = unsafe {
+                (
+                    Producer::attach(ring.view()).unwrap(),
+                    Consumer::attach(ring.view()).unwrap(),
+                )
+            };
+            let keep = ring.clone();
+            let sender = thread::spawn(move || {
+                send(&tx, 24, 1); // bytes 0..32
+                send(&tx, 16, 2); // bytes 32..56
+                                  // 8 bytes left before the end: a wrap marker at 56, then
+                                  // the record at 0..24, once the first record is released.
+                send(&tx, 16, 3);
+                drop(keep);
+            });
+            assert_eq!(recv(&rx), (24, 1));
+            assert_eq!(recv(&rx), (16, 2));
+            assert_eq!(recv(&rx), (16, 3));
+            sender.join().unwrap();
+        });
+    }
+}
