@@ -37,7 +37,9 @@ pub use crate::error::{Error, RecvError, RecvTimeoutError, TryRecvError};
 
 use crate::link::Link;
 use crate::primitive::Ordering;
-use crate::ring::bytes::{Consumer, PeekError, Producer, Record, Reservation, ReserveError, Ring, Word, MIN_CAPACITY};
+use crate::ring::bytes::{
+    Consumer, PeekError, Producer, Record, Reservation, ReserveError, Ring, Word, MIN_CAPACITY,
+};
 use crate::ring::{Corrupt, Indices};
 use crate::segment::{Claim, ElemType, Flavor, Segment, Spec};
 use crate::shm_safe::SchemaHasher;
@@ -153,8 +155,16 @@ struct Control {
 
 static_assertions::const_assert_eq!(size_of::<Control>(), 768);
 
-const RECEIVER: Claim = Claim { slots: 0..1, role: "receiver", ever_bit: 1 };
-const SENDER: Claim = Claim { slots: 1..2, role: "sender", ever_bit: 2 };
+const RECEIVER: Claim = Claim {
+    slots: 0..1,
+    role: "receiver",
+    ever_bit: 1,
+};
+const SENDER: Claim = Claim {
+    slots: 1..2,
+    role: "sender",
+    ever_bit: 2,
+};
 const ROLES: [&str; 2] = ["receiver", "sender"];
 
 fn spec() -> Spec {
@@ -215,7 +225,10 @@ fn attach<E>(
     // in the same endpoint. `Word` is `repr(transparent)` over `u64`.
     let capacity = segment.header_capacity();
     if capacity < MIN_CAPACITY {
-        return Err(Error::Corrupt { name: segment.name().to_owned(), detail: format!("a byte ring of {capacity} bytes") });
+        return Err(Error::Corrupt {
+            name: segment.name().to_owned(),
+            detail: format!("a byte ring of {capacity} bytes"),
+        });
     }
     let ring = unsafe {
         let indices = NonNull::from(&(*control.as_ptr()).indices);
@@ -295,7 +308,11 @@ impl Sender {
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
         let (link, producer, control) = attach(segment, options, &RECEIVER, Producer::attach)?;
-        let sender = Self { producer, control, link };
+        let sender = Self {
+            producer,
+            control,
+            link,
+        };
         // Only this end sleeps on `not_full`; see `spsc::Sender`.
         sender.control().not_full.forget_sleepers();
         Ok(sender)
@@ -335,10 +352,14 @@ impl Sender {
     /// [`max_message_len`](Self::max_message_len),
     /// [`SendError::Disconnected`] if the receiver is gone.
     pub fn send(&self, message: &[u8]) -> Result<(), SendError> {
-        let reservation = self.reserve_until(message.len(), None).map_err(|err| match err {
-            SendTimeoutError::TooLarge => SendError::TooLarge,
-            SendTimeoutError::Disconnected | SendTimeoutError::Timeout => SendError::Disconnected,
-        })?;
+        let reservation = self
+            .reserve_until(message.len(), None)
+            .map_err(|err| match err {
+                SendTimeoutError::TooLarge => SendError::TooLarge,
+                SendTimeoutError::Disconnected | SendTimeoutError::Timeout => {
+                    SendError::Disconnected
+                }
+            })?;
         self.fill_and_publish(reservation, message);
         Ok(())
     }
@@ -363,7 +384,10 @@ impl Sender {
     /// As for [`try_send`](Self::try_send).
     pub fn try_claim(&mut self, len: usize) -> Result<Grant<'_>, TrySendError> {
         let reservation = self.try_reserve(len)?;
-        Ok(Grant { sender: self, reservation })
+        Ok(Grant {
+            sender: self,
+            reservation,
+        })
     }
 
     /// Claims room for a message of up to `len` bytes, waiting until there
@@ -378,7 +402,10 @@ impl Sender {
             SendTimeoutError::TooLarge => SendError::TooLarge,
             SendTimeoutError::Disconnected | SendTimeoutError::Timeout => SendError::Disconnected,
         })?;
-        Ok(Grant { sender: self, reservation })
+        Ok(Grant {
+            sender: self,
+            reservation,
+        })
     }
 
     fn try_reserve(&self, len: usize) -> Result<Reservation, TrySendError> {
@@ -417,14 +444,31 @@ impl Sender {
     /// Waits for room. Every release by the receiver wakes a waiting
     /// sender, which then looks for `len` contiguous bytes again: it is
     /// woken as soon as they are free, not only when the ring empties.
-    fn reserve_until(&self, len: usize, deadline: Option<Instant>) -> Result<Reservation, SendTimeoutError> {
-        let wait = Wait { spin: self.link.spin, deadline };
+    fn reserve_until(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Reservation, SendTimeoutError> {
+        let wait = Wait {
+            spin: self.link.spin,
+            deadline,
+        };
         let poll = |_| match self.reserve(len) {
             Err(TrySendError::Full) => None,
             done => Some(done),
         };
-        let dead = || self.link.peer_gone_or_dead().then_some(Err(TrySendError::Disconnected));
-        match block_on(&self.control().not_full, self.link.barrier, wait, poll, dead) {
+        let dead = || {
+            self.link
+                .peer_gone_or_dead()
+                .then_some(Err(TrySendError::Disconnected))
+        };
+        match block_on(
+            &self.control().not_full,
+            self.link.barrier,
+            wait,
+            poll,
+            dead,
+        ) {
             Blocked::Done(Ok(reservation)) => Ok(reservation),
             Blocked::Done(Err(TrySendError::TooLarge)) => Err(SendTimeoutError::TooLarge),
             Blocked::Done(Err(_)) => Err(SendTimeoutError::Disconnected),
@@ -442,7 +486,13 @@ impl Sender {
         // SAFETY: the reservation's payload lies inside the ring (the ring
         // checked that the record does not cross its end) and is ours until
         // published; `message.len()` is the reserved length.
-        unsafe { core::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(&reservation), message.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                message.as_ptr(),
+                self.payload(&reservation),
+                message.len(),
+            )
+        };
         self.publish(reservation, message.len());
     }
 
@@ -450,7 +500,10 @@ impl Sender {
         self.producer.commit(reservation, len);
         // Single writer: a load and a store, no read-modify-write.
         let sent = &self.control().sent;
-        sent.store(sent.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        sent.store(
+            sent.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         self.control().not_empty.notify(self.link.barrier);
     }
 }
@@ -480,20 +533,32 @@ impl Deref for Grant<'_> {
         // SAFETY: the claimed bytes lie inside the ring and belong to this
         // grant until it commits: the receiver does not read them before
         // `tail` moves past them, and `&mut Sender` keeps other claims away.
-        unsafe { core::slice::from_raw_parts(self.sender.payload(&self.reservation), self.reservation.len()) }
+        unsafe {
+            core::slice::from_raw_parts(
+                self.sender.payload(&self.reservation),
+                self.reservation.len(),
+            )
+        }
     }
 }
 
 impl DerefMut for Grant<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`, and `&mut self` makes this the only view.
-        unsafe { core::slice::from_raw_parts_mut(self.sender.payload(&self.reservation), self.reservation.len()) }
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                self.sender.payload(&self.reservation),
+                self.reservation.len(),
+            )
+        }
     }
 }
 
 impl fmt::Debug for Grant<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Grant").field("len", &self.reservation.len()).finish_non_exhaustive()
+        f.debug_struct("Grant")
+            .field("len", &self.reservation.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -541,7 +606,11 @@ impl Receiver {
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
         let (link, consumer, control) = attach(segment, options, &SENDER, Consumer::attach)?;
-        let receiver = Self { consumer, control, link };
+        let receiver = Self {
+            consumer,
+            control,
+            link,
+        };
         receiver.control().not_empty.forget_sleepers();
         Ok(receiver)
     }
@@ -561,10 +630,15 @@ impl Receiver {
     /// gone, or the ring was found corrupt.
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, TryRecvError> {
         let record = match self.peek() {
-            Err(TryRecvError::Empty) if self.link.peer_gone_or_dead() => self.peek_after_disconnect(),
+            Err(TryRecvError::Empty) if self.link.peer_gone_or_dead() => {
+                self.peek_after_disconnect()
+            }
             result => result,
         }?;
-        Ok(RecvGuard { receiver: self, record })
+        Ok(RecvGuard {
+            receiver: self,
+            record,
+        })
     }
 
     /// Receives the next message, waiting until one arrives.
@@ -575,7 +649,10 @@ impl Receiver {
     /// is gone (detached, or its process dead).
     pub fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         let record = self.peek_until(None).map_err(|_| RecvError)?;
-        Ok(RecvGuard { receiver: self, record })
+        Ok(RecvGuard {
+            receiver: self,
+            record,
+        })
     }
 
     /// Receives the next message, waiting at most `timeout`.
@@ -586,7 +663,10 @@ impl Receiver {
     /// [`RecvTimeoutError::Disconnected`] as for [`recv`](Self::recv).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, RecvTimeoutError> {
         let record = self.peek_until(Instant::now().checked_add(timeout))?;
-        Ok(RecvGuard { receiver: self, record })
+        Ok(RecvGuard {
+            receiver: self,
+            record,
+        })
     }
 
     /// Receives the next message into `buf`, replacing its contents, and
@@ -643,13 +723,26 @@ impl Receiver {
     }
 
     fn peek_until(&self, deadline: Option<Instant>) -> Result<Record, RecvTimeoutError> {
-        let wait = Wait { spin: self.link.spin, deadline };
+        let wait = Wait {
+            spin: self.link.spin,
+            deadline,
+        };
         let poll = |_| match self.peek() {
             Err(TryRecvError::Empty) => None,
             done => Some(done),
         };
-        let dead = || self.link.peer_gone_or_dead().then(|| self.peek_after_disconnect());
-        match block_on(&self.control().not_empty, self.link.barrier, wait, poll, dead) {
+        let dead = || {
+            self.link
+                .peer_gone_or_dead()
+                .then(|| self.peek_after_disconnect())
+        };
+        match block_on(
+            &self.control().not_empty,
+            self.link.barrier,
+            wait,
+            poll,
+            dead,
+        ) {
             Blocked::Done(Ok(record)) => Ok(record),
             Blocked::Done(Err(_)) => Err(RecvTimeoutError::Disconnected),
             Blocked::TimedOut => Err(RecvTimeoutError::Timeout),
@@ -667,7 +760,10 @@ impl Receiver {
     fn release(&self, record: Record) {
         self.consumer.release(record);
         let received = &self.control().received;
-        received.store(received.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        received.store(
+            received.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         self.control().not_full.notify(self.link.barrier);
     }
 }
@@ -694,7 +790,9 @@ impl Drop for RecvGuard<'_> {
 
 impl fmt::Debug for RecvGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvGuard").field("len", &self.record.len()).finish_non_exhaustive()
+        f.debug_struct("RecvGuard")
+            .field("len", &self.record.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -798,7 +896,9 @@ impl Iterator for TryIter<'_> {
     type Item = Vec<u8>;
     fn next(&mut self) -> Option<Vec<u8>> {
         let record = match self.rx.peek() {
-            Err(TryRecvError::Empty) if self.rx.link.peer_gone_or_dead() => self.rx.peek_after_disconnect(),
+            Err(TryRecvError::Empty) if self.rx.link.peer_gone_or_dead() => {
+                self.rx.peek_after_disconnect()
+            }
             result => result,
         }
         .ok()?;
