@@ -629,12 +629,7 @@ impl Receiver {
     /// [`TryRecvError::Disconnected`] if none is waiting and the sender is
     /// gone, or the ring was found corrupt.
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, TryRecvError> {
-        let record = match self.peek() {
-            Err(TryRecvError::Empty) if self.link.peer_gone_or_dead() => {
-                self.peek_after_disconnect()
-            }
-            result => result,
-        }?;
+        let record = self.try_peek()?;
         Ok(RecvGuard {
             receiver: self,
             record,
@@ -692,6 +687,17 @@ impl Receiver {
     /// A non-blocking iterator of copies of the messages waiting now.
     pub fn try_iter(&self) -> TryIter<'_> {
         TryIter { rx: self }
+    }
+
+    /// The next record, or why there is none; on an empty ring, probes
+    /// (rate-limited) whether the sender died.
+    fn try_peek(&self) -> Result<Record, TryRecvError> {
+        match self.peek() {
+            Err(TryRecvError::Empty) if self.link.peer_gone_or_dead() => {
+                self.peek_after_disconnect()
+            }
+            result => result,
+        }
     }
 
     /// The next record, and the cheap disconnection check.
@@ -895,13 +901,7 @@ impl Iterator for Iter<'_> {
 impl Iterator for TryIter<'_> {
     type Item = Vec<u8>;
     fn next(&mut self) -> Option<Vec<u8>> {
-        let record = match self.rx.peek() {
-            Err(TryRecvError::Empty) if self.rx.link.peer_gone_or_dead() => {
-                self.rx.peek_after_disconnect()
-            }
-            result => result,
-        }
-        .ok()?;
+        let record = self.rx.try_peek().ok()?;
         let message = self.rx.payload(&record).to_vec();
         self.rx.release(record);
         Some(message)
