@@ -22,6 +22,7 @@
 //! owner wrote to its ring happened before the next owner's first access.
 
 use crate::primitive::{AtomicU64, Ordering};
+use crate::shm_safe::ConstStr;
 
 /// One role's entry in the endpoint table.
 #[repr(C)]
@@ -159,10 +160,10 @@ struct ProcInfo {
 /// waits. `None` if the entry cannot be read.
 fn start_time(pid: u32) -> Option<ProcInfo> {
     use rustix::fs::{Mode, OFlags};
-    let mut path = StackText::<32>::new();
-    path.push(b"/proc/");
-    path.push_u32(pid);
-    path.push(b"/stat");
+    let path = ConstStr::<32>::new()
+        .push("/proc/")
+        .push_usize(pid as usize)
+        .push("/stat");
     let flags = OFlags::RDONLY | OFlags::CLOEXEC;
     let fd = rustix::fs::open(path.as_str(), flags, Mode::empty()).ok()?;
     // The line is about 300 bytes; its command name at most 64.
@@ -193,46 +194,6 @@ fn parse_stat(line: &[u8]) -> Option<ProcInfo> {
 
 fn parse_number(field: &[u8]) -> Option<u64> {
     core::str::from_utf8(field).ok()?.parse().ok()
-}
-
-/// A short ASCII text on the stack.
-struct StackText<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> StackText<N> {
-    fn new() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let end = (self.len + bytes.len()).min(N);
-        self.buf[self.len..end].copy_from_slice(&bytes[..end - self.len]);
-        self.len = end;
-    }
-
-    fn push_u32(&mut self, mut n: u32) {
-        let mut digits = [0u8; 10];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[start..]);
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII is ever pushed.
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
 }
 
 fn pid_exists(pid: u32) -> bool {
@@ -290,10 +251,6 @@ mod tests {
         line.splice(4..5, [b'm', 0xC3]);
         assert_eq!(parse_stat(&line).unwrap().started, 777);
         assert!(parse_stat(b"42 (no closing paren").is_none());
-        let mut path = StackText::<32>::new();
-        path.push(b"/proc/");
-        path.push_u32(4_294_967_295);
-        assert_eq!(path.as_str(), "/proc/4294967295");
     }
 
     #[test]
