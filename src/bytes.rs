@@ -218,11 +218,6 @@ fn attach<E>(
 ) -> Result<(Link, E, NonNull<Control>), Error> {
     let (control, words) = segment.ring(0);
     let control = control.cast::<Control>();
-    // SAFETY: the segment's validated layout holds a `Control` block at
-    // `control` and `capacity` bytes, 128-aligned, after it; the capacity
-    // is a validated power of two, and this flavor creates no ring smaller
-    // than `MIN_CAPACITY`. The mapping outlives the ring because both end up
-    // in the same endpoint. `Word` is `repr(transparent)` over `u64`.
     let capacity = segment.header_capacity();
     if capacity < MIN_CAPACITY {
         return Err(Error::Corrupt {
@@ -230,6 +225,11 @@ fn attach<E>(
             detail: format!("a byte ring of {capacity} bytes"),
         });
     }
+    // SAFETY: the segment's validated layout holds a `Control` block at
+    // `control` and `capacity` bytes, 128-aligned, after it; the capacity
+    // is a validated power of two of at least `MIN_CAPACITY` (checked just
+    // above). The mapping outlives the ring because both end up in the same
+    // endpoint. `Word` is `repr(transparent)` over `u64`.
     let ring = unsafe {
         let indices = NonNull::from(&(*control.as_ptr()).indices);
         Ring::new(indices, words.cast::<Word>(), capacity)
@@ -352,6 +352,11 @@ impl Sender {
     /// [`max_message_len`](Self::max_message_len),
     /// [`SendError::Disconnected`] if the receiver is gone.
     pub fn send(&self, message: &[u8]) -> Result<(), SendError> {
+        // The fast path, inline: room at once.
+        if let Ok(reservation) = self.reserve(message.len()) {
+            self.fill_and_publish(reservation, message);
+            return Ok(());
+        }
         let reservation = self
             .reserve_until(message.len(), None)
             .map_err(|err| match err {
@@ -444,6 +449,7 @@ impl Sender {
     /// Waits for room. Every release by the receiver wakes a waiting
     /// sender, which then looks for `len` contiguous bytes again: it is
     /// woken as soon as they are free, not only when the ring empties.
+    #[inline(never)]
     fn reserve_until(
         &self,
         len: usize,
@@ -643,7 +649,11 @@ impl Receiver {
     /// [`RecvError`] once the channel is empty and the sender that attached
     /// is gone (detached, or its process dead).
     pub fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
-        let record = self.peek_until(None).map_err(|_| RecvError)?;
+        // The fast path, inline: a message is waiting.
+        let record = match self.consumer.peek() {
+            Ok(record) => record,
+            Err(_) => self.peek_until(None).map_err(|_| RecvError)?,
+        };
         Ok(RecvGuard {
             receiver: self,
             record,
@@ -728,6 +738,7 @@ impl Receiver {
         Err(TryRecvError::Disconnected)
     }
 
+    #[inline(never)]
     fn peek_until(&self, deadline: Option<Instant>) -> Result<Record, RecvTimeoutError> {
         let wait = Wait {
             spin: self.link.spin,

@@ -283,11 +283,10 @@ impl Producer {
                 .word(at)
                 .with_mut(|word| unsafe { word.write(header(WRAP, skipped as u32)) });
         }
-        // SAFETY: as above, for the record's header word.
         let start = reservation.start;
-        self.ring
-            .word(start)
-            .with_mut(|word| unsafe { word.write(header(MESSAGE, len as u32)) });
+        // SAFETY: as above, for the record's header word.
+        let write_header = |word: *mut u64| unsafe { word.write(header(MESSAGE, len as u32)) };
+        self.ring.word(start).with_mut(write_header);
         let tail = start + HEADER + pad8(len);
         self.tail.set(tail);
         // SYNC POINT `tail`: Release pairs with the consumer's Acquire load.
