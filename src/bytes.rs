@@ -824,11 +824,15 @@ macro_rules! common_queries {
             }
 
             /// Messages waiting now (a hint: the other end may change it at
-            /// any moment).
+            /// any moment). Counted from the message counters, and never more
+            /// than the queued bytes could hold (8 bytes a message at least),
+            /// whatever the counters say.
             pub fn len(&self) -> usize {
                 let control = self.control();
                 let sent = control.sent.load(Ordering::Relaxed);
-                sent.saturating_sub(control.received.load(Ordering::Relaxed)) as usize
+                let counted = sent.saturating_sub(control.received.load(Ordering::Relaxed));
+                let queued_bytes = self.$ring.ring().len().unwrap_or(0);
+                counted.min(queued_bytes / 8) as usize
             }
 
             /// Whether no message is waiting now (a hint).

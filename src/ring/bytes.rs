@@ -26,10 +26,12 @@
 //!
 //! Every header read from the ring is checked before it is used: a known
 //! kind, a length of at most `max_len`, a record that lies within the
-//! published bytes and does not cross the end; a wrap marker must stand
-//! where a record could not fit, with a record published after it. Indices
-//! read from the other side must be multiples of 8 and `tail - head` must
-//! lie in `0..=capacity`. Anything else is [`Corrupt`].
+//! published bytes and does not cross the end, and after a wrap marker a
+//! record published with it. Indices read from the other side must be
+//! multiples of 8 and `tail - head` must lie in `0..=capacity`. Anything
+//! else is [`Corrupt`]. (A wrap marker may stand where a short record would
+//! have fitted: a claim that had to wrap and was committed short leaves it
+//! there. Skipping it is always sound.)
 //!
 //! # Notes about memory ordering
 //!
@@ -53,6 +55,8 @@ pub(crate) const HEADER: u64 = 8;
 pub(crate) const MESSAGE: u32 = 1;
 /// The header kind of a wrap marker: the rest of the ring is padding.
 pub(crate) const WRAP: u32 = 2;
+/// The longest length a header's 32-bit field holds, rounded down to 8.
+const MAX_HEADER_LEN: u64 = u32::MAX as u64 & !7;
 /// The smallest ring: room for the largest record, twice.
 pub(crate) const MIN_CAPACITY: u64 = 64;
 
@@ -104,10 +108,11 @@ impl Ring {
         self.mask + 1
     }
 
-    /// The largest payload a record may carry.
+    /// The largest payload a record may carry: half the ring less a header,
+    /// and no more than the header's 32-bit length can say.
     #[inline]
     pub(crate) fn max_len(&self) -> u64 {
-        self.capacity() / 2 - HEADER
+        (self.capacity() / 2 - HEADER).min(MAX_HEADER_LEN)
     }
 
     #[inline]
