@@ -38,7 +38,8 @@ pub use crate::error::{Error, RecvError, RecvTimeoutError, TryRecvError};
 use crate::link::Link;
 use crate::primitive::Ordering;
 use crate::ring::bytes::{
-    Consumer, PeekError, Producer, Record, Reservation, ReserveError, Ring, Word, MIN_CAPACITY,
+    Consumer, PeekError, Producer, Record, Reservation, ReserveError, Ring, Word, MAX_CAPACITY,
+    MIN_CAPACITY,
 };
 use crate::ring::{Corrupt, Indices};
 use crate::segment::{Claim, ElemType, Flavor, Segment, Spec};
@@ -183,9 +184,16 @@ fn spec() -> Spec {
     }
 }
 
-/// The ring size to create with: a power of two of at least 64 bytes.
+/// The ring size to create with: a power of two from 64 bytes to 8 GiB.
 fn ring_capacity(options: &Options) -> Result<u64, Error> {
-    Ok(options.ring_capacity()?.max(MIN_CAPACITY))
+    let capacity = options.ring_capacity()?.max(MIN_CAPACITY);
+    if capacity > MAX_CAPACITY {
+        return Err(Error::InvalidCapacity {
+            requested: options.capacity,
+            reason: "a byte ring holds at most 8 GiB (its messages' lengths are 32-bit)",
+        });
+    }
+    Ok(capacity)
 }
 
 /// Creates a byte channel named `name` with a ring of `capacity` bytes
@@ -219,7 +227,7 @@ fn attach<E>(
     let (control, words) = segment.ring(0);
     let control = control.cast::<Control>();
     let capacity = segment.header_capacity();
-    if capacity < MIN_CAPACITY {
+    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
         return Err(Error::Corrupt {
             name: segment.name().to_owned(),
             detail: format!("a byte ring of {capacity} bytes"),
@@ -227,8 +235,8 @@ fn attach<E>(
     }
     // SAFETY: the segment's validated layout holds a `Control` block at
     // `control` and `capacity` bytes, 128-aligned, after it; the capacity
-    // is a validated power of two of at least `MIN_CAPACITY` (checked just
-    // above). The mapping outlives the ring because both end up in the same
+    // is a validated power of two within the byte ring's bounds (checked
+    // just above). The mapping outlives the ring because both end up in the same
     // endpoint. `Word` is `repr(transparent)` over `u64`.
     let ring = unsafe {
         let indices = NonNull::from(&(*control.as_ptr()).indices);
@@ -351,6 +359,7 @@ impl Sender {
     /// [`SendError::TooLarge`] if it is longer than
     /// [`max_message_len`](Self::max_message_len),
     /// [`SendError::Disconnected`] if the receiver is gone.
+    #[inline]
     pub fn send(&self, message: &[u8]) -> Result<(), SendError> {
         // The fast path, inline: room at once.
         if let Ok(reservation) = self.reserve(message.len()) {
@@ -648,11 +657,12 @@ impl Receiver {
     ///
     /// [`RecvError`] once the channel is empty and the sender that attached
     /// is gone (detached, or its process dead).
+    #[inline]
     pub fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         // The fast path, inline: a message is waiting.
         let record = match self.consumer.peek() {
-            Ok(record) => record,
-            Err(_) => self.peek_until(None).map_err(|_| RecvError)?,
+            Ok(record) if !self.link.is_poisoned() => record,
+            _ => self.peek_until(None).map_err(|_| RecvError)?,
         };
         Ok(RecvGuard {
             receiver: self,
@@ -683,7 +693,8 @@ impl Receiver {
     pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         let record = self.peek_until(None).map_err(|_| RecvError)?;
         buf.clear();
-        buf.extend_from_slice(self.payload(&record));
+        // SAFETY: `record` was just peeked, and is released after the copy.
+        buf.extend_from_slice(unsafe { self.payload(&record) });
         self.release(record);
         Ok(buf.len())
     }
@@ -713,6 +724,9 @@ impl Receiver {
     /// The next record, and the cheap disconnection check.
     #[inline]
     fn peek(&self) -> Result<Record, TryRecvError> {
+        if self.link.is_poisoned() {
+            return Err(TryRecvError::Disconnected);
+        }
         match self.consumer.peek() {
             Ok(record) => Ok(record),
             Err(PeekError::Empty) if self.link.peer_gone() => self.peek_after_disconnect(),
@@ -766,11 +780,18 @@ impl Receiver {
         }
     }
 
-    fn payload(&self, record: &Record) -> &[u8] {
+    /// The payload of `record`, in place.
+    ///
+    /// # Safety
+    ///
+    /// `record` must come from this receiver's `peek` and not have been
+    /// released, and the slice must not be used after it is: the sender may
+    /// reuse the bytes from then on.
+    unsafe fn payload(&self, record: &Record) -> &[u8] {
         let start = self.consumer.ring().byte_ptr(record.payload());
         // SAFETY: `peek` checked that the record lies inside the ring and
-        // within the published bytes; the sender does not reuse them before
-        // `release`, which needs `&self` too (or the guard's `&mut self`).
+        // within the published bytes, and the caller promises it is not yet
+        // released, so a well-behaved sender leaves these bytes alone.
         unsafe { core::slice::from_raw_parts(start, record.len()) }
     }
 
@@ -787,6 +808,12 @@ impl Receiver {
 
 /// A received message, read in place in the ring; its space is released
 /// when the guard is dropped.
+///
+/// A guard that is never dropped (forgotten, or its process killed) never
+/// releases its message: the next `recv`, or the next receiver to attach,
+/// gets the same message again. Delivery across a receiver's crash is at
+/// least once. The bytes are as trustworthy as the sending process: a
+/// hostile one can change them while they are read.
 pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
     record: Record,
@@ -795,7 +822,9 @@ pub struct RecvGuard<'a> {
 impl Deref for RecvGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.receiver.payload(&self.record)
+        // SAFETY: the guard releases its record only when dropped, and the
+        // slice borrows the guard.
+        unsafe { self.receiver.payload(&self.record) }
     }
 }
 
@@ -917,7 +946,8 @@ impl Iterator for TryIter<'_> {
     type Item = Vec<u8>;
     fn next(&mut self) -> Option<Vec<u8>> {
         let record = self.rx.try_peek().ok()?;
-        let message = self.rx.payload(&record).to_vec();
+        // SAFETY: `record` was just peeked, and is released after the copy.
+        let message = unsafe { self.rx.payload(&record) }.to_vec();
         self.rx.release(record);
         Some(message)
     }

@@ -107,6 +107,13 @@ impl Link {
         self.peer_gone()
     }
 
+    /// Whether the ring was found corrupt; the endpoint then stays
+    /// disconnected, even if the segment is repaired.
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.get()
+    }
+
     /// Records that the ring is corrupt.
     #[cold]
     pub(crate) fn poison(&self) {

@@ -546,6 +546,9 @@ impl<T: ShmSafe> Receiver<T> {
     /// [`TryRecvError::Disconnected`] if none is waiting and the sender is
     /// gone (detached, or its process dead).
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        if self.link.is_poisoned() {
+            return Err(TryRecvError::Disconnected);
+        }
         match self.consumer.pop() {
             Ok(value) => {
                 self.control().not_full.notify(self.link.barrier);
@@ -591,6 +594,9 @@ impl<T: ShmSafe> Receiver<T> {
     /// out-of-line slow path, so this stays a few instructions.
     #[inline(always)]
     fn take(&self) -> Option<T> {
+        if self.link.is_poisoned() {
+            return None;
+        }
         let value = self.consumer.pop().ok()?;
         self.control().not_full.notify(self.link.barrier);
         Some(value)
@@ -627,6 +633,9 @@ impl<T: ShmSafe> Receiver<T> {
     /// `try_recv` without the liveness probe, for polling loops.
     #[inline]
     fn pop(&self) -> Result<T, TryRecvError> {
+        if self.link.is_poisoned() {
+            return Err(TryRecvError::Disconnected);
+        }
         match self.consumer.pop() {
             Ok(value) => {
                 self.control().not_full.notify(self.link.barrier);
@@ -720,6 +729,9 @@ impl<T: ShmSafe> Receiver<T> {
     }
 
     fn take_batch(&self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        if self.link.is_poisoned() {
+            return Err(TryRecvError::Disconnected);
+        }
         match self.consumer.pop_into(out) {
             Ok(0) => Ok(0),
             Ok(received) => {

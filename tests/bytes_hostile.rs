@@ -584,7 +584,16 @@ fn contradictory_positions_refuse_attach() {
         Err(Error::Corrupt { .. }) => {}
         other => panic!("head ahead of tail: expected Corrupt, got {other:?}"),
     }
+    // Misaligned by the same amount: their difference is a multiple of 8,
+    // but records would be written over the last bytes of their neighbours.
+    write_u64(&file, HEAD, 4);
+    write_u64(&file, TAIL, 4);
+    match Sender::open(&name) {
+        Err(Error::Corrupt { .. }) => {}
+        other => panic!("head = tail = 4: expected Corrupt, got {other:?}"),
+    }
     write_u64(&file, HEAD, 0);
+    write_u64(&file, TAIL, 0);
     // The refusals left the sender's role free.
     let tx = Sender::open(&name).unwrap();
     tx.send(b"repaired").unwrap();
@@ -933,4 +942,27 @@ fn scribbled_hints_lose_no_message() {
     );
     let status = wait_for(&mut child.0, PATIENCE);
     assert!(status.success(), "the sending peer failed: {status}");
+}
+
+/// Positions are counters that may be anywhere, a hostile creator's choice
+/// included: near `u64::MAX` they must wrap around, not overflow.
+#[test]
+fn positions_near_the_end_of_the_counter_wrap_soundly() {
+    let name = unique_name("bytes-hostile-u64-max");
+    let _cleanup = Cleanup(name.clone());
+    let creator = Receiver::create(&name, 64).unwrap();
+    let file = shm_file(&name);
+    let start = u64::MAX - 7;
+    write_u64(&file, HEAD, start);
+    write_u64(&file, TAIL, start);
+    // Both ends attach after the scribble, so both start from it.
+    let tx = Sender::open(&name).unwrap();
+    drop(creator); // the sender keeps the name
+    let mut rx = Receiver::open(&name).unwrap();
+    // 16-byte records from offset 56: the first wraps at once, and the
+    // positions pass u64::MAX on the way.
+    for round in 0..20u8 {
+        tx.send(&[round; 8]).unwrap();
+        assert_eq!(&*rx.recv().unwrap(), &[round; 8]);
+    }
 }

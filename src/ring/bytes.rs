@@ -55,8 +55,9 @@ pub(crate) const HEADER: u64 = 8;
 pub(crate) const MESSAGE: u32 = 1;
 /// The header kind of a wrap marker: the rest of the ring is padding.
 pub(crate) const WRAP: u32 = 2;
-/// The longest length a header's 32-bit field holds, rounded down to 8.
-const MAX_HEADER_LEN: u64 = u32::MAX as u64 & !7;
+/// The largest ring: its largest message, `capacity / 2 - 8` bytes, must
+/// fit the header's 32-bit length.
+pub(crate) const MAX_CAPACITY: u64 = 1 << 33;
 /// The smallest ring: room for the largest record, twice.
 pub(crate) const MIN_CAPACITY: u64 = 64;
 
@@ -89,13 +90,15 @@ impl Ring {
     /// `indices` and `capacity / 8` words at `words` must be valid for reads
     /// and writes (through the atomics and cells) for as long as the ring and
     /// the endpoints made from it exist. `capacity` must be a power of two
-    /// and at least [`MIN_CAPACITY`].
+    /// from [`MIN_CAPACITY`] to [`MAX_CAPACITY`].
     pub(crate) unsafe fn new(
         indices: NonNull<Indices>,
         words: NonNull<Word>,
         capacity: u64,
     ) -> Self {
-        debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
+        debug_assert!(
+            capacity.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity)
+        );
         Self {
             indices,
             words,
@@ -108,11 +111,12 @@ impl Ring {
         self.mask + 1
     }
 
-    /// The largest payload a record may carry: half the ring less a header,
-    /// and no more than the header's 32-bit length can say.
+    /// The largest payload a record may carry: half the ring less a header
+    /// (which fits the header's 32-bit length, the ring being at most
+    /// [`MAX_CAPACITY`]).
     #[inline]
     pub(crate) fn max_len(&self) -> u64 {
-        (self.capacity() / 2 - HEADER).min(MAX_HEADER_LEN)
+        self.capacity() / 2 - HEADER
     }
 
     #[inline]
@@ -155,6 +159,16 @@ impl Ring {
         }
     }
 
+    /// Checks the positions an endpoint starts from. Both must be multiples
+    /// of 8, not only their difference: each end then keeps its own index
+    /// aligned, and [`queued`](Self::queued) keeps the other's aligned too.
+    fn attachable(&self, head: u64, tail: u64) -> Result<u64, Corrupt> {
+        if head % 8 != 0 || tail % 8 != 0 {
+            return Err(Corrupt);
+        }
+        self.queued(head, tail)
+    }
+
     /// Bytes queued now, as far as a racy reading can tell.
     pub(crate) fn len(&self) -> Result<u64, Corrupt> {
         let snapshot = self.indices().snapshot();
@@ -177,7 +191,7 @@ pub(crate) struct Reservation {
 impl Reservation {
     /// Position of the first payload byte.
     pub(crate) fn payload(&self) -> u64 {
-        self.start + HEADER
+        self.start.wrapping_add(HEADER)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -215,7 +229,7 @@ impl Producer {
         // Acquire: see `spsc::Producer::attach`.
         let tail = ring.indices().tail(Ordering::Acquire);
         let head = ring.indices().head(Ordering::Acquire);
-        ring.queued(head, tail)?;
+        ring.attachable(head, tail)?;
         Ok(Self {
             ring,
             tail: Cell::new(tail),
@@ -257,7 +271,7 @@ impl Producer {
         let (start, needed, wrap_at) = if record <= to_end {
             (tail, record, None)
         } else {
-            (tail + to_end, to_end + record, Some(tail))
+            (tail.wrapping_add(to_end), to_end + record, Some(tail))
         };
         match self.free(needed) {
             Ok(free) if free >= needed => Ok(Reservation {
@@ -281,7 +295,7 @@ impl Producer {
     pub(crate) fn commit(&self, reservation: Reservation, len: usize) {
         let len = (len as u64).min(reservation.len);
         if let Some(at) = reservation.wrap_at {
-            let skipped = reservation.start - at;
+            let skipped = reservation.start.wrapping_sub(at);
             // SAFETY: the bytes from `at` to the end were reserved (free,
             // released by the consumer, not readable before `tail` moves).
             self.ring
@@ -292,7 +306,7 @@ impl Producer {
         // SAFETY: as above, for the record's header word.
         let write_header = |word: *mut u64| unsafe { word.write(header(MESSAGE, len as u32)) };
         self.ring.word(start).with_mut(write_header);
-        let tail = start + HEADER + pad8(len);
+        let tail = start.wrapping_add(HEADER + pad8(len));
         self.tail.set(tail);
         // SYNC POINT `tail`: Release pairs with the consumer's Acquire load.
         self.ring.indices().set_tail(tail);
@@ -360,7 +374,7 @@ impl Consumer {
         // Acquire: see `spsc::Producer::attach`.
         let head = ring.indices().head(Ordering::Acquire);
         let tail = ring.indices().tail(Ordering::Acquire);
-        ring.queued(head, tail)?;
+        ring.attachable(head, tail)?;
         let high_water = ring.indices().snapshot().high_water;
         Ok(Self {
             ring,
@@ -419,7 +433,7 @@ impl Consumer {
             if ready < skip + HEADER {
                 return Err(PeekError::Corrupt);
             }
-            head += skip;
+            head = head.wrapping_add(skip);
             ready -= skip;
             (kind, len) = self.read_header(head);
         }
@@ -432,9 +446,9 @@ impl Consumer {
             return Err(PeekError::Corrupt);
         }
         Ok(Record {
-            payload: head + HEADER,
+            payload: head.wrapping_add(HEADER),
             len,
-            end: head + record,
+            end: head.wrapping_add(record),
         })
     }
 
@@ -476,7 +490,8 @@ impl HeapRing {
     ///
     /// The view must not outlive `self`.
     pub(crate) unsafe fn view(&self) -> Ring {
-        let words = NonNull::from(&self.words[0]);
+        // From the whole slice, so the pointer may reach every word.
+        let words = NonNull::from(&*self.words).cast::<Word>();
         // SAFETY: the boxes hold the control block and `len` words; the
         // caller keeps `self` alive for as long as the view.
         unsafe {

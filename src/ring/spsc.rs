@@ -375,7 +375,8 @@ impl<T: bytemuck::Pod> HeapRing<T> {
     ///
     /// The view must not outlive `self`.
     pub(crate) unsafe fn view(&self) -> Ring<T> {
-        let slots = NonNull::from(&self.slots[0]);
+        // From the whole slice, so the pointer may reach every slot.
+        let slots = NonNull::from(&*self.slots).cast::<UnsafeCell<T>>();
         // SAFETY: the boxes hold the control block and `len` slots; the
         // caller keeps `self` alive for as long as the view.
         unsafe {

@@ -177,8 +177,8 @@ fn block_on_slow<R>(
 ) -> Blocked<R> {
     // A burst of polls, one spin hint apart, before the first clock read: a
     // peer that is merely a little behind is caught here at the latency of
-    // one hint. (A producer waiting for room spaces its own polls out; see
-    // `Producer::has_room`.)
+    // one hint. (The spsc sender, waiting for room, spaces its own polls
+    // out; see `spsc::Producer::has_room`.)
     for _ in 0..FIRST_POLLS {
         crate::primitive::spin_hint();
         if let Some(r) = poll(Phase::Spinning) {
