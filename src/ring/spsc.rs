@@ -221,12 +221,9 @@ impl<T: bytemuck::Pod> Producer<T> {
     #[inline]
     fn publish(&self, tail: u64) {
         self.tail.set(tail);
-        // SYNC POINT `tail`: Release pairs with the consumer's Acquire load.
-        self.ring
-            .indices()
-            .producer
-            .tail
-            .store(tail, Ordering::Release);
+        // SYNC POINT `tail`: `set_tail` stores with Release, which pairs
+        // with the consumer's Acquire load.
+        self.ring.indices().set_tail(tail);
     }
 
     /// Counts a refused `try_send` in the shared statistics.
@@ -341,12 +338,9 @@ impl<T: bytemuck::Pod> Consumer<T> {
     #[inline]
     fn release(&self, head: u64) {
         self.head.set(head);
-        // SYNC POINT `head`: Release pairs with the producer's Acquire load.
-        self.ring
-            .indices()
-            .consumer
-            .head
-            .store(head, Ordering::Release);
+        // SYNC POINT `head`: `set_head` stores with Release, which pairs
+        // with the producer's Acquire load.
+        self.ring.indices().set_head(head);
     }
 }
 

@@ -132,6 +132,8 @@ impl EndpointSlot {
 
     /// Frees the slot if its owner is `dead`; returns whether it is free now.
     pub(crate) fn reap(&self, dead: Owner) -> bool {
+        // AcqRel: acquires what the dead owner published before it died (see
+        // the module notes), and releases the free slot to the next claim.
         match self
             .owner
             .compare_exchange(dead.0, 0, Ordering::AcqRel, Ordering::Acquire)

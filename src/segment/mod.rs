@@ -149,6 +149,7 @@ impl Segment {
             let file = File::from(fd);
             let lock = Flock::new(&file, false, INIT_GRACE)
                 .map_err(|err| io_error(name, LOCK_HELD, err))?;
+            // Acquire on `unlinked`: pairs with the unlinker's Release store.
             match Found::inspect(name, &file)? {
                 Found::Ready(mapped) if mapped.control().unlinked.load(Ordering::Acquire) == 0 => {
                     // The lock belongs to the open file: it moves with the

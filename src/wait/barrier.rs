@@ -89,6 +89,8 @@ impl Barrier {
     #[inline(always)]
     pub(crate) fn light(self) {
         if self.light_is_fence {
+            // Pairs with the waiter's `heavy`: a SeqCst fence, or a
+            // membarrier, which is a full barrier for its caller too.
             fence(Ordering::SeqCst);
         } else {
             // Keeps the compiler from moving the sleeper load above the
@@ -105,6 +107,7 @@ impl Barrier {
         if self.heavy_is_membarrier {
             return membarrier();
         }
+        // Pairs with the publishers' `light` SeqCst fences.
         fence(Ordering::SeqCst);
         true
     }
