@@ -24,7 +24,11 @@
 
 mod common;
 
-use common::{spawn_peer, unique_name, wait_for, wait_until};
+use common::shm::{read_u32, shm_path};
+use common::{
+    peer_wait, segment_mode, sigkill, sleep_forever, unique_name, wait_until, within, Cleanup,
+    Peer, Rng,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use shmchan::bytes::{
@@ -34,14 +38,13 @@ use shmchan::bytes::{
 use shmchan::{spsc, Error, Options};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::unix::fs::{FileExt, PermissionsExt};
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a live peer may take to do its part.
 const PATIENCE: Duration = Duration::from_secs(20);
+/// How long a peer may take to finish its whole part.
+const PEER_LIMIT: Duration = Duration::from_secs(60);
 /// How long a survivor may take to notice a dead peer before the test
 /// fails (the contract is 1 s).
 const NOTICE: Duration = Duration::from_secs(5);
@@ -98,81 +101,6 @@ fn check(index: u64, len: usize, got: &[u8]) -> Result<(), String> {
             payload_byte(index, len, k)
         )),
     }
-}
-
-/// xorshift64*: small, seeded, the same in every process.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// In `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Removes the channel's name when the test ends, in case it failed before
-/// the endpoints did.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmchan::unlink(&self.0);
-    }
-}
-
-/// Runs `f` on a thread and fails the test if it has not returned within
-/// `limit`: a hang must fail, not stall the run.
-fn within<R: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> R + Send + 'static,
-) -> R {
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let result = f();
-        let _ = done_tx.send(());
-        result
-    });
-    match done_rx.recv_timeout(limit) {
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what} did not finish within {limit:?}: something hung")
-        }
-        _ => match worker.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-    }
-}
-
-fn shm_file(name: &str) -> File {
-    File::open(std::path::Path::new("/dev/shm").join(name.trim_start_matches('/')))
-        .expect("open the segment's /dev/shm file")
-}
-
-fn read_u32(file: &File, offset: u64) -> u32 {
-    let mut bytes = [0u8; 4];
-    file.read_exact_at(&mut bytes, offset)
-        .expect("read the segment");
-    u32::from_ne_bytes(bytes)
-}
-
-/// The permission bits of a channel's shared-memory object.
-fn segment_mode(name: &str) -> u32 {
-    shm_file(name).metadata().unwrap().permissions().mode() & 0o777
 }
 
 // ---------------------------------------------------------------------------
@@ -521,7 +449,7 @@ fn peer() {
                 send_step(&mut tx, step, index, &mut scratch).unwrap();
                 index += u64::from(step.is_message());
             }
-            hold(tx);
+            sleep_forever(tx);
         }
         // Receives `count` messages, then idles holding the receiver.
         "recv-then-hold" => {
@@ -531,7 +459,7 @@ fn peer() {
             for _ in 0..count {
                 rx.recv_into(&mut buf).unwrap();
             }
-            hold(rx);
+            sleep_forever(rx);
         }
         // Once the sender has found the ring full, receives `k` messages
         // (the ring is still far from empty), waits until the sender
@@ -542,13 +470,17 @@ fn peer() {
             let k: u8 = args[1].parse().unwrap();
             let small: u8 = args[2].parse().unwrap();
             let big: usize = args[3].parse().unwrap();
-            peer_wait("the sender found the ring full", || rx.stats().full > 0);
+            peer_wait(PATIENCE, "the sender found the ring full", || {
+                rx.stats().full > 0
+            });
             std::thread::sleep(Duration::from_millis(50));
             for i in 0..k {
                 assert_eq!(&*rx.recv().unwrap(), &[i; 8]);
             }
             let sent = u64::from(small);
-            peer_wait("the large message is published", || rx.stats().sent > sent);
+            peer_wait(PATIENCE, "the large message is published", || {
+                rx.stats().sent > sent
+            });
             for i in k..small {
                 assert_eq!(&*rx.recv().unwrap(), &[i; 8]);
             }
@@ -557,90 +489,6 @@ fn peer() {
         }
         other => panic!("unknown role {other}"),
     });
-}
-
-fn hold<T>(_endpoint: T) -> ! {
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-/// Sleeps in small steps until `done`, panicking after [`PATIENCE`].
-fn peer_wait(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(
-            Instant::now() < give_up,
-            "peer gave up waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A peer process that is killed and reaped when the test ends, whatever
-/// happens.
-struct Peer {
-    child: Child,
-}
-
-impl Peer {
-    fn spawn(role: &str, args: &[&str]) -> Self {
-        Self {
-            child: spawn_peer(role, args),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for a successful exit.
-    fn finish(mut self) {
-        let status = wait_for(&mut self.child, Duration::from_secs(60));
-        assert!(status.success(), "peer process failed: {status}");
-    }
-
-    /// SIGKILL, then reap.
-    fn kill_and_reap(&mut self) {
-        self.child.kill().expect("SIGKILL the peer");
-        assert_killed(self.child.wait().expect("reap the peer"));
-    }
-
-    /// SIGKILL without reaping: the peer stays a zombie until [`reap`].
-    fn kill_unreaped(&self) {
-        sigkill(self.pid());
-    }
-
-    fn reap(&mut self) {
-        assert_killed(self.child.wait().expect("reap the peer"));
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sigkill(pid: u32) {
-    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own
-    // unreaped child, so it cannot name another process.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    assert_eq!(
-        rc,
-        0,
-        "kill({pid}, SIGKILL): {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-fn assert_killed(status: ExitStatus) {
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGKILL),
-        "the peer should have died of SIGKILL, but it ended with {status}"
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1075,7 +923,7 @@ fn plan_across_processes(
             (plan, rx)
         });
         let plan = plan.unwrap_or_else(|e| panic!("seed {seed}, capacity {capacity}: {e}"));
-        peer.finish();
+        peer.finish(PEER_LIMIT);
         let mut rx = rx;
         assert_eq!(
             rx.recv_timeout(NOTICE).map(|m| m.len()),
@@ -1091,7 +939,7 @@ fn plan_across_processes(
             send_plan(&mut tx, seed, steps, empties)
         });
         let plan = plan.unwrap_or_else(|e| panic!("seed {seed}, capacity {capacity}: {e}"));
-        peer.finish();
+        peer.finish(PEER_LIMIT);
         plan
     }
 }
@@ -1428,7 +1276,7 @@ fn a_blocked_sender_wakes_when_enough_contiguous_room_is_freed() {
     let name = unique_name("bytes-big-wakes");
     let options = Options::new().capacity(256).spin(Duration::ZERO);
     let (tx, mut rx) = bytes::channel_with(&name, &options).unwrap();
-    let file = shm_file(&name);
+    let file = File::open(shm_path(&name)).expect("open the segment's /dev/shm file");
     // Start at offset 8, then fill 8..248 with 15 records of 16 bytes; the
     // 8 bytes at the end are too few for another.
     tx.send(b"").unwrap();
@@ -1498,7 +1346,7 @@ fn a_blocked_sender_wakes_when_a_receiver_process_frees_room() {
     );
     assert_eq!(tx.send_timeout(&[0xB1; BIG], PATIENCE), Ok(()));
     drop(tx);
-    peer.finish();
+    peer.finish(PEER_LIMIT);
 }
 
 // ---------------------------------------------------------------------------
@@ -1678,7 +1526,7 @@ fn receiver_drains_then_disconnects_when_the_sender_process_exits() {
     let mut rx = Receiver::create(&name, 4096).unwrap();
     // 60 messages of 0 to 49 bytes fit a 4 KiB ring: the child has exited
     // before the receiver starts.
-    Peer::spawn("send-count", &[&name, "60"]).finish();
+    Peer::spawn("send-count", &[&name, "60"]).finish(PEER_LIMIT);
     for index in 0..60 {
         check(index, index as usize % 50, &rx.try_recv().unwrap()).unwrap();
     }

@@ -17,7 +17,8 @@
 
 mod common;
 
-use common::{spawn_peer, unique_name, wait_for, wait_until};
+use common::shm::{read_u32, read_u64, shm_file, write_u32, write_u64};
+use common::{unique_name, wait_until, within, Cleanup, Peer, Rng};
 use shmchan::bytes::{
     self, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
     TrySendError,
@@ -25,7 +26,6 @@ use shmchan::bytes::{
 use shmchan::{Error, Options};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -59,110 +59,6 @@ const WRAP: u32 = 2;
 
 fn header(kind: u32, len: u32) -> u64 {
     u64::from(kind) << 32 | u64::from(len)
-}
-
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from("/dev/shm").join(name.trim_start_matches('/'))
-}
-
-/// The segment's file, opened for reading and writing: writes land in the
-/// pages every endpoint maps.
-fn shm_file(name: &str) -> File {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(shm_path(name))
-        .expect("open the segment's /dev/shm file")
-}
-
-fn write_u64(file: &File, offset: u64, value: u64) {
-    file.write_all_at(&value.to_ne_bytes(), offset)
-        .expect("scribble on the segment");
-}
-
-fn write_u32(file: &File, offset: u64, value: u32) {
-    file.write_all_at(&value.to_ne_bytes(), offset)
-        .expect("scribble on the segment");
-}
-
-fn read_u64(file: &File, offset: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    file.read_exact_at(&mut bytes, offset)
-        .expect("read the segment");
-    u64::from_ne_bytes(bytes)
-}
-
-fn read_u32(file: &File, offset: u64) -> u32 {
-    let mut bytes = [0u8; 4];
-    file.read_exact_at(&mut bytes, offset)
-        .expect("read the segment");
-    u32::from_ne_bytes(bytes)
-}
-
-/// xorshift64*: a small seeded generator, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Runs `f` on a thread and fails the test if it has not returned within
-/// `limit`: a hang must fail, not stall the run.
-fn within<R: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> R + Send + 'static,
-) -> R {
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let result = f();
-        let _ = done_tx.send(());
-        result
-    });
-    match done_rx.recv_timeout(limit) {
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what} did not return within {limit:?}: a call hung")
-        }
-        _ => match worker.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-    }
-}
-
-/// A peer process, killed and reaped when the test ends, whatever happens.
-struct Peer(std::process::Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Removes the channel's name when the test ends, in case it failed before
-/// the endpoints did.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmchan::unlink(&self.0);
-    }
 }
 
 /// A byte channel with both ends in this process, and its file.
@@ -869,7 +765,7 @@ fn random_scribbles_with_the_sender_in_another_process() {
             let mut rx = Receiver::create_with(&name, &options).unwrap();
             let file = shm_file(&name);
             let seed = (0xB7E5_0100 + generation).to_string();
-            let mut child = Peer(spawn_peer("send-under-fire", &[&name, &seed]));
+            let mut child = Peer::spawn("send-under-fire", &[&name, &seed]);
             wait_until(PATIENCE, "the peer sends", || rx.stats().sent > 0);
             let mut tally = Tally::default();
             for _ in 0..300 {
@@ -884,7 +780,7 @@ fn random_scribbles_with_the_sender_in_another_process() {
             }
             // Gone: the peer must notice and exit normally.
             drop(rx);
-            let status = wait_for(&mut child.0, PATIENCE);
+            let status = child.wait(PATIENCE);
             assert!(
                 status.success(),
                 "the sending peer failed under scribbling: {status}"
@@ -907,7 +803,7 @@ fn scribbled_hints_lose_no_message() {
     let options = Options::new().capacity(256).spin(Duration::from_micros(20));
     let rx = Receiver::create_with(&name, &options).unwrap();
     let file = shm_file(&name);
-    let mut child = Peer(spawn_peer("send-count", &[&name, &COUNT.to_string()]));
+    let mut child = Peer::spawn("send-count", &[&name, &COUNT.to_string()]);
     within(
         Duration::from_secs(60),
         "receiving under scribbled hints",
@@ -940,7 +836,7 @@ fn scribbled_hints_lose_no_message() {
             );
         },
     );
-    let status = wait_for(&mut child.0, PATIENCE);
+    let status = child.wait(PATIENCE);
     assert!(status.success(), "the sending peer failed: {status}");
 }
 

@@ -13,12 +13,14 @@
 
 mod common;
 
-use common::{spawn_peer, unique_name, wait_for, wait_until};
+use common::shm::{
+    read_bytes, read_u32, read_u64, shm_file, shm_path, write_bytes, write_u32, write_u64,
+};
+use common::{unique_name, wait_until, within, Peer, Rng};
 use shmchan::spsc::{self, Receiver, Sender};
 use shmchan::{Error, Options, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -91,82 +93,6 @@ impl Geometry {
     }
 }
 
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from("/dev/shm").join(name.trim_start_matches('/'))
-}
-
-/// The segment's file, opened for reading and writing: writes land in the
-/// pages every endpoint maps.
-fn shm_file(name: &str) -> File {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(shm_path(name))
-        .expect("open the segment's /dev/shm file")
-}
-
-fn write_bytes(file: &File, offset: u64, bytes: &[u8]) {
-    file.write_all_at(bytes, offset)
-        .expect("scribble on the segment");
-}
-
-fn write_u64(file: &File, offset: u64, value: u64) {
-    write_bytes(file, offset, &value.to_ne_bytes());
-}
-
-fn write_u32(file: &File, offset: u64, value: u32) {
-    write_bytes(file, offset, &value.to_ne_bytes());
-}
-
-fn read_bytes<const N: usize>(file: &File, offset: u64) -> [u8; N] {
-    let mut bytes = [0u8; N];
-    file.read_exact_at(&mut bytes, offset)
-        .expect("read the segment");
-    bytes
-}
-
-fn read_u64(file: &File, offset: u64) -> u64 {
-    u64::from_ne_bytes(read_bytes(file, offset))
-}
-
-fn read_u32(file: &File, offset: u64) -> u32 {
-    u32::from_ne_bytes(read_bytes(file, offset))
-}
-
-/// xorshift64*: a small seeded generator, so a failure can be replayed
-/// (set `SHMCHAN_HOSTILE_SEED` to change the seeds).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        let base = std::env::var("SHMCHAN_HOSTILE_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        Self((seed ^ base.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform enough in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, out: &mut [u8]) {
-        for byte in out {
-            *byte = self.next() as u8;
-        }
-    }
-}
-
 /// A value to write over a 64-bit word whose value is `current`: garbage,
 /// extremes, and values near the truth, which pass the range checks and
 /// reach deeper code.
@@ -220,40 +146,6 @@ fn scribble_ring(file: &File, g: Geometry, rng: &mut Rng) {
             rng.bytes(&mut bytes[..len as usize]);
             write_bytes(file, g.slots() + start, &bytes[..len as usize]);
         }
-    }
-}
-
-/// Runs `f` on a thread and fails the test if it has not returned within
-/// `limit`: a hang must fail, not stall the run.
-fn within<R: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> R + Send + 'static,
-) -> R {
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let result = f();
-        let _ = done_tx.send(());
-        result
-    });
-    match done_rx.recv_timeout(limit) {
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what} did not return within {limit:?}: a call hung")
-        }
-        _ => match worker.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-    }
-}
-
-/// A peer process, killed and reaped when the test ends, whatever happens.
-struct Peer(std::process::Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -409,7 +301,7 @@ fn peer() {
         // It must neither panic nor hang.
         "send-under-fire" => {
             let tx = Sender::<u64>::open(&args[0]).unwrap();
-            let mut rng = Rng::new(args[1].parse().unwrap());
+            let mut rng = Rng::with_env_seed(args[1].parse().unwrap());
             let mut tally = Tally::default();
             while !tally.tx_dead {
                 poke_sender(&tx, &mut rng, &mut tally);
@@ -516,7 +408,7 @@ impl Victim {
 fn scribble_in_process(seed: u64, rounds: usize) {
     const CAPACITY: u64 = 64;
     let g = Geometry { capacity: CAPACITY };
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_env_seed(seed);
     let mut victim = Victim::new(CAPACITY as usize);
     let mut tally = Tally::default();
     let mut corrupted = 0u64;
@@ -580,7 +472,7 @@ fn scribbled_indices_with_sender_in_another_process() {
         const GENERATIONS: u64 = 6;
         const ROUNDS: u64 = 300;
         let g = Geometry { capacity: CAPACITY };
-        let mut rng = Rng::new(0x5EED_0002);
+        let mut rng = Rng::with_env_seed(0x5EED_0002);
         let mut corrupted = 0;
         for generation in 0..GENERATIONS {
             let name = unique_name("hostile-ring-peer");
@@ -591,7 +483,7 @@ fn scribbled_indices_with_sender_in_another_process() {
             let rx = Receiver::<u64>::create_with(&name, &options).unwrap();
             let file = shm_file(&name);
             let seed = (0x5EED_0100 + generation).to_string();
-            let mut child = Peer(spawn_peer("send-under-fire", &[&name, &seed]));
+            let mut child = Peer::spawn("send-under-fire", &[&name, &seed]);
             wait_until(PATIENCE, "the peer sends", || rx.stats().sent > 0);
             let mut tally = Tally::default();
             for _ in 0..ROUNDS {
@@ -606,7 +498,7 @@ fn scribbled_indices_with_sender_in_another_process() {
             }
             // Gone: the peer must notice and exit normally, not panic or hang.
             drop(rx);
-            let status = wait_for(&mut child.0, PATIENCE);
+            let status = child.wait(PATIENCE);
             assert!(
                 status.success(),
                 "the sending peer failed under scribbling: {status}"
@@ -648,7 +540,7 @@ fn scribbled_counters_and_doorbells_do_not_disturb_delivery() {
                 }
                 rx
             });
-            let mut rng = Rng::new(0x5EED_0003);
+            let mut rng = Rng::with_env_seed(0x5EED_0003);
             for i in 0..MESSAGES {
                 if i % 50 == 0 {
                     match rng.below(6) {
@@ -835,7 +727,7 @@ fn random_header_bytes_refuse_or_open_soundly() {
     within(Duration::from_secs(60), "random header scribbling", || {
         let (_cleanup, name, rx, file) = fresh("hostile-header-random");
         let original: [u8; HEADER_REGION as usize] = read_bytes(&file, 0);
-        let mut rng = Rng::new(0x5EED_0004);
+        let mut rng = Rng::with_env_seed(0x5EED_0004);
         let (mut opened, mut refused) = (0u32, 0u32);
         for round in 0..500 {
             for _ in 0..1 + rng.below(3) {
@@ -934,7 +826,7 @@ fn scribbled_control_words_do_not_hang_open() {
 /// A channel created by a peer process, which then idles holding its
 /// receiver; ready once its role is taken.
 fn created_by_peer(name: &str) -> Peer {
-    let creator = Peer(spawn_peer("create-then-sleep", &[name]));
+    let creator = Peer::spawn("create-then-sleep", &[name]);
     wait_until(PATIENCE, "the peer created the channel", || {
         matches!(Receiver::<u64>::open(name), Err(Error::Busy { .. }))
     });
@@ -949,7 +841,7 @@ fn truncated_segment_is_refused() {
     // corrupt; and once its creator is dead, stale, so `create` replaces it.
     let name = unique_name("hostile-truncated");
     let _cleanup = Cleanup(name.clone());
-    let mut creator = created_by_peer(&name);
+    let creator = created_by_peer(&name);
     shm_file(&name).set_len(600).unwrap();
     let result = Sender::<u64>::open(&name).map(drop);
     assert!(
@@ -961,8 +853,7 @@ fn truncated_segment_is_refused() {
         matches!(result, Err(Error::AlreadyExists { .. })),
         "create over a truncated segment whose creator lives: {result:?}"
     );
-    creator.0.kill().unwrap();
-    creator.0.wait().unwrap();
+    creator.kill();
     let rx = Receiver::<u64>::create(&name, 1024).expect("a stale truncated segment is replaced");
     let tx = Sender::<u64>::open(&name).unwrap();
     round_trip(&tx, &rx);

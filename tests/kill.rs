@@ -10,12 +10,10 @@
 
 mod common;
 
-use common::{spawn_peer, unique_name, wait_until};
+use common::{sigkill, sleep_forever, unique_name, wait_until, Cleanup, Peer};
 use shmchan::{
     spsc, Error, Options, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 /// How long a survivor may take to notice a dead peer before the test fails
@@ -65,77 +63,6 @@ fn peer() {
     });
 }
 
-fn sleep_forever<T>(_endpoint: T) -> ! {
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-/// A peer process that is killed and reaped when the test ends, whatever
-/// happens.
-struct Peer {
-    child: Child,
-}
-
-impl Peer {
-    fn spawn(role: &str, args: &[&str]) -> Self {
-        Self {
-            child: spawn_peer(role, args),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL (`Child::kill`), then reap.
-    fn kill_and_reap(&mut self) -> ExitStatus {
-        self.child.kill().expect("SIGKILL the peer");
-        let status = self.child.wait().expect("reap the peer");
-        assert_killed(status);
-        status
-    }
-
-    /// SIGKILL without reaping: the peer stays a zombie until [`reap`].
-    fn kill_unreaped(&self) {
-        sigkill(self.pid());
-    }
-
-    fn reap(&mut self) -> ExitStatus {
-        let status = self.child.wait().expect("reap the peer");
-        assert_killed(status);
-        status
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sigkill(pid: u32) {
-    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own
-    // unreaped child, so it cannot name another process.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    assert_eq!(
-        rc,
-        0,
-        "kill({pid}, SIGKILL) failed: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-/// The peer died of our SIGKILL, not of a panic or an early exit.
-fn assert_killed(status: ExitStatus) {
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGKILL),
-        "the peer was expected to die of SIGKILL, but it ended with {status}"
-    );
-}
-
 /// The state letter of `/proc/<pid>/stat`.
 fn proc_state(pid: u32) -> Option<char> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -145,16 +72,6 @@ fn proc_state(pid: u32) -> Option<char> {
         .next()?
         .chars()
         .next()
-}
-
-/// Removes the channel's name when the test ends, in case it failed before
-/// the endpoints did.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmchan::unlink(&self.0);
-    }
 }
 
 /// The receiver drains what the killed sender published, in order, then

@@ -10,15 +10,16 @@
 
 mod common;
 
-use common::{expect_success, segment_exists, spawn_peer, unique_name, wait_until};
+use common::{
+    expect_success, peer_wait, segment_exists, segment_mode, spawn_peer, unique_name, wait_until,
+    Peer,
+};
 use shmchan::spsc::{
     self, Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
 use shmchan::{Options, ShmSafe};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// How long any peer may take before the test calls it hung.
@@ -73,48 +74,6 @@ mod mirror {
     }
 }
 
-/// A peer process that is killed (and reaped) if the test ends without
-/// waiting for it, so none outlives a failing test.
-struct Peer {
-    child: Option<Child>,
-}
-
-impl Peer {
-    fn spawn(role: &str, args: &[&str]) -> Self {
-        Self {
-            child: Some(spawn_peer(role, args)),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("peer already finished").id()
-    }
-
-    /// Waits for the peer to exit successfully.
-    fn finish(mut self) {
-        expect_success(
-            self.child.take().expect("peer already finished"),
-            PEER_LIMIT,
-        );
-    }
-
-    /// SIGKILLs the peer and reaps it.
-    fn kill(mut self) {
-        let mut child = self.child.take().expect("peer already finished");
-        child.kill().expect("SIGKILL the peer");
-        child.wait().expect("reap the peer");
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// A fresh path for a peer's report.
 fn report_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{}.report", unique_name(tag)))
@@ -136,34 +95,12 @@ fn describe<E: std::fmt::Debug + std::fmt::Display, T>(result: Result<T, E>) -> 
     }
 }
 
-/// The permission bits of a channel's shared-memory object.
-fn segment_mode(name: &str) -> u32 {
-    let path = std::path::Path::new("/dev/shm").join(name.trim_start_matches('/'));
-    std::fs::metadata(&path)
-        .unwrap_or_else(|err| panic!("stat {path:?}: {err}"))
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 /// Whether `stats` list `pid` attached, and alive, as `role`.
 fn attached(stats: &shmchan::Stats, role: &str, pid: u32) -> bool {
     stats
         .endpoints
         .iter()
         .any(|e| e.role == role && e.pid == pid && e.alive)
-}
-
-/// Sleeps in small steps until `done`, panicking after [`PEER_PATIENCE`].
-fn peer_wait(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = Instant::now() + PEER_PATIENCE;
-    while !done() {
-        assert!(
-            Instant::now() < give_up,
-            "peer gave up waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Receives until the channel reports disconnection, failing (not hanging)
@@ -246,7 +183,9 @@ fn peer() {
             "hold-sender" => {
                 let tx = spsc::Sender::<u64>::open(name).unwrap();
                 tx.send(7).unwrap();
-                peer_wait("the parent received the 7", || tx.stats().received >= 1);
+                peer_wait(PEER_PATIENCE, "the parent received the 7", || {
+                    tx.stats().received >= 1
+                });
             }
             // Opens the receiver and receives (counting nothing) until the
             // sender is gone.
@@ -403,7 +342,9 @@ fn peer() {
                     }
                 }
                 assert!(tx.is_full());
-                peer_wait("the parent received all 8", || tx.stats().received == 8);
+                peer_wait(PEER_PATIENCE, "the parent received all 8", || {
+                    tx.stats().received == 8
+                });
             }
             other => panic!("unknown role {other}"),
         }
@@ -638,7 +579,7 @@ fn creating_over_a_live_peer_is_already_exists() {
     let tx = spsc::Sender::<u64>::open(&name).unwrap();
     tx.send(42).unwrap();
     drop(tx);
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert!(
         !segment_exists(&name),
         "the peer, last to leave, removed the segment"
@@ -687,7 +628,7 @@ fn busy_sender_names_the_holding_pid() {
     // The refusal took nothing from the holder, and once it leaves the role
     // is free again.
     assert_eq!(rx.recv(), Ok(7));
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     let tx = spsc::Sender::<u64>::open(&name).unwrap();
     tx.send(8).unwrap();
     assert_eq!(rx.recv(), Ok(8));
@@ -722,7 +663,7 @@ fn busy_receiver_names_the_holding_pid() {
     // The child leaves when the sender does, and being last removes the
     // segment.
     drop(tx);
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert!(!segment_exists(&name));
 }
 
@@ -820,7 +761,7 @@ fn segment_is_removed_when_both_ends_drop() {
     let name = unique_name("unlink-peer-first");
     let rx = spsc::Receiver::<u64>::create(&name, 4).unwrap();
     let peer = Peer::spawn("send-range", &[&name, "0", "3"]);
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert!(segment_exists(&name), "the receiver still holds it");
     assert_eq!(drain(&rx), [0, 1, 2]);
     drop(rx);
@@ -836,7 +777,7 @@ fn segment_is_removed_when_both_ends_drop() {
     });
     drop(tx);
     assert!(segment_exists(&name), "the peer still holds it");
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert!(!segment_exists(&name));
 }
 
@@ -861,7 +802,7 @@ fn segment_mode_is_0600_by_default_and_exactly_the_builders_mode() {
         "create-under-umask",
         &[&with_mode, &default, report.to_str().unwrap()],
     );
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert_eq!(
         take_report(&report),
         "640 600",
@@ -878,7 +819,7 @@ fn opening_a_u64_channel_as_u32_is_incompatible_and_names_both_types() {
     let name = unique_name("narrowed");
     let rx = spsc::Receiver::<u64>::create(&name, 8).unwrap();
     let report = report_path("u32");
-    Peer::spawn("open-as-u32", &[&name, report.to_str().unwrap()]).finish();
+    Peer::spawn("open-as-u32", &[&name, report.to_str().unwrap()]).finish(PEER_LIMIT);
     let text = take_report(&report);
     assert!(
         text.starts_with("Incompatible"),
@@ -928,7 +869,7 @@ fn derived_struct_crosses_processes_intact() {
         assert_eq!(got.qty, want.qty, "qty of tick {i}");
         assert_eq!(got.side, want.side, "side of tick {i}");
     }
-    peer.finish();
+    peer.finish(PEER_LIMIT);
 }
 
 #[test]
@@ -938,7 +879,7 @@ fn identically_defined_struct_in_another_module_is_compatible() {
     let peer = Peer::spawn("send-mirror-ticks", &[&name, "100"]);
     let got: Vec<Tick> = drain(&rx);
     assert_eq!(got, (0..100).map(tick).collect::<Vec<_>>());
-    peer.finish();
+    peer.finish(PEER_LIMIT);
 }
 
 #[test]
@@ -946,7 +887,7 @@ fn retyped_field_is_incompatible_and_the_message_names_the_field() {
     let name = unique_name("retyped");
     let rx = spsc::Receiver::<Tick>::create(&name, 8).unwrap();
     let report = report_path("retyped");
-    Peer::spawn("open-retyped-tick", &[&name, report.to_str().unwrap()]).finish();
+    Peer::spawn("open-retyped-tick", &[&name, report.to_str().unwrap()]).finish(PEER_LIMIT);
     let text = take_report(&report);
     assert!(
         text.starts_with("Incompatible"),
@@ -1036,7 +977,7 @@ fn send_timeout_on_a_full_channel_times_out() {
 fn receiver_drains_everything_then_reports_disconnection_after_the_sender_exits() {
     let name = unique_name("drain");
     let rx = spsc::Receiver::<u64>::create(&name, 128).unwrap();
-    Peer::spawn("send-range", &[&name, "0", "100"]).finish();
+    Peer::spawn("send-range", &[&name, "0", "100"]).finish(PEER_LIMIT);
     // The sender is gone, but what it sent is all there.
     for i in 0..100 {
         assert_eq!(rx.recv(), Ok(i));
@@ -1056,7 +997,7 @@ fn receiver_drains_everything_then_reports_disconnection_after_the_sender_exits(
     // The same through iter(), which ends.
     let name = unique_name("drain-iter");
     let rx = spsc::Receiver::<u64>::create(&name, 128).unwrap();
-    Peer::spawn("send-range", &[&name, "0", "100"]).finish();
+    Peer::spawn("send-range", &[&name, "0", "100"]).finish(PEER_LIMIT);
     assert_eq!(rx.iter().collect::<Vec<_>>(), (0..100).collect::<Vec<_>>());
 }
 
@@ -1097,7 +1038,7 @@ fn send_fails_once_the_receiver_process_exits() {
     for i in 0..3 {
         tx.send(i).unwrap();
     }
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert_eq!(tx.stats().received, 3, "the child received what was sent");
     assert!(tx.is_empty());
     // Room enough, but nobody to receive.
@@ -1174,14 +1115,14 @@ fn recv_waits_for_a_first_sender_instead_of_reporting_disconnection() {
     let peer = Peer::spawn("send-range", &[&name, "0", "5"]);
     assert_eq!(rx.recv(), Ok(0));
     assert_eq!(drain(&rx), [1, 2, 3, 4]);
-    peer.finish();
+    peer.finish(PEER_LIMIT);
 }
 
 #[test]
 fn a_later_sender_revives_the_channel() {
     let name = unique_name("revive");
     let rx = spsc::Receiver::<u64>::create(&name, 64).unwrap();
-    Peer::spawn("send-range", &[&name, "0", "10"]).finish();
+    Peer::spawn("send-range", &[&name, "0", "10"]).finish(PEER_LIMIT);
     assert_eq!(drain(&rx), (0..10).collect::<Vec<_>>());
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 
@@ -1192,7 +1133,7 @@ fn a_later_sender_revives_the_channel() {
         attached(&rx.stats(), "sender", child) || rx.stats().sent > 10
     });
     assert_eq!(drain(&rx), (10..2000).collect::<Vec<_>>());
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert_eq!(rx.recv(), Err(RecvError));
 }
 
@@ -1213,7 +1154,7 @@ fn sender_created_before_any_receiver_fills_then_says_full() {
         Err(TrySendError::Full(()))
     ));
     // A receiver that attaches later gets them all.
-    Peer::spawn("recv-count", &[&name, "4"]).finish();
+    Peer::spawn("recv-count", &[&name, "4"]).finish(PEER_LIMIT);
     assert_eq!(tx.stats().received, 4);
     assert_eq!(tx.send(5), Err(SendError(5)), "that receiver has left");
 }
@@ -1242,7 +1183,7 @@ fn batches_cross_processes_every_value_once_in_order() {
         }
     }
     assert!(largest <= 256, "a batch larger than the ring: {largest}");
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert_eq!(rx.stats().sent, TOTAL);
     // Nothing more, and recv_batch reports the sender gone.
     assert_eq!(
@@ -1356,7 +1297,7 @@ fn stats_seen_from_the_receiver_count_a_peer_senders_work() {
     for i in 3..8 {
         assert_eq!(rx.recv(), Ok(i));
     }
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert_eq!(
         rx.recv_timeout(STATE_LIMIT),
         Err(RecvTimeoutError::Disconnected)
@@ -1414,7 +1355,7 @@ fn ends_that_never_spin_are_woken_across_processes() {
     let rx = spsc::Receiver::<u64>::create_with(&name, &sleepy).unwrap();
     let peer = Peer::spawn("send-range", &[&name, "0", "2000", "sleepy"]);
     assert_eq!(drain(&rx), (0..2000).collect::<Vec<_>>());
-    peer.finish();
+    peer.finish(PEER_LIMIT);
 
     // Ping-pong: each side sleeps until the other answers.
     let (ping_name, pong_name) = (unique_name("sleepy-ping"), unique_name("sleepy-pong"));
@@ -1434,7 +1375,7 @@ fn ends_that_never_spin_are_woken_across_processes() {
         pong.recv_timeout(STATE_LIMIT),
         Err(RecvTimeoutError::Disconnected)
     );
-    peer.finish();
+    peer.finish(PEER_LIMIT);
 }
 
 #[test]
@@ -1483,7 +1424,7 @@ fn both_ends_are_send() {
         .join()
         .unwrap();
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
-    peer.finish();
+    peer.finish(PEER_LIMIT);
     assert!(!segment_exists(&name), "the thread's drop removed it");
 
     // A sender moved into a thread.
