@@ -44,27 +44,29 @@
 //! which changes the figures: compare the benchmarks of one run, and repeat
 //! runs before believing a ratio.
 
+mod common;
+
+use common::{read_or_eof, stdin_file, stdout_file, with_peer, Bench, Peer, Res, Run};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
-use shmchan::{bytes, spsc, RecvTimeoutError};
-use std::error::Error;
-use std::fs::File;
+use shmchan::{bytes, spsc};
 use std::hint::black_box;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
-/// The peer's role; set only in peer processes.
-const ROLE_VAR: &str = "SHMCHAN_BYTES_BENCH_PEER";
-/// The peer's arguments, separated by spaces.
-const ARGS_VAR: &str = "SHMCHAN_BYTES_BENCH_ARGS";
-/// The CPU the peer pins itself to.
-const CPU_VAR: &str = "SHMCHAN_BYTES_BENCH_PEER_CPU";
-/// Set (to anything) to turn pinning off.
-const NO_PIN_VAR: &str = "SHMCHAN_BENCH_NO_PIN";
+/// The peer's environment, and how the bench names itself and its
+/// channels.
+const BENCH: Bench = Bench {
+    role_var: "SHMCHAN_BYTES_BENCH_PEER",
+    args_var: "SHMCHAN_BYTES_BENCH_ARGS",
+    cpu_var: "SHMCHAN_BYTES_BENCH_PEER_CPU",
+    label: "shmchan bytes bench",
+    peer_label: "bytes bench peer",
+    name_prefix: "shmchan-bytes-bench",
+};
 
 /// Message sizes, one group each.
 const SIZES: [(usize, &str); 4] = [
@@ -80,17 +82,11 @@ const STREAM_BUFFER: usize = 64 * 1024;
 /// Bytes of the length prefix on a socket or pipe.
 const FRAME_HEADER: usize = 4;
 
-type Res<T> = Result<T, Box<dyn Error>>;
-
 fn main() {
-    if let Ok(role) = std::env::var(ROLE_VAR) {
-        if let Err(err) = run_peer(&role) {
-            eprintln!("bytes bench peer {role}: {err}");
-            std::process::exit(1);
-        }
+    if BENCH.peer_main(run_peer) {
         return;
     }
-    let peer_cpu = place_processes();
+    let peer_cpu = BENCH.place_processes();
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(700))
@@ -128,23 +124,6 @@ fn memcpy(group: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
             black_box(&mut dst);
         });
     });
-}
-
-/// The bench's side of a peer process: `run(iters)` has the peer stream
-/// `iters` messages and times them.
-trait Run {
-    fn run(&mut self, iters: u64) -> Duration;
-}
-
-/// Benchmarks `id` against a peer started (by `spawn`) when the benchmark
-/// first runs (not at all if a filter skips it) and stopped when it is done.
-fn with_peer<R: Run>(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, spawn: impl Fn() -> R) {
-    let mut peer = None;
-    group.bench_function(id, |b| {
-        let peer = peer.get_or_insert_with(&spawn);
-        b.iter_custom(|iters| peer.run(iters));
-    });
-    drop(peer);
 }
 
 /// Checks message `seq` of `size` bytes: its length, and the sequence
@@ -207,30 +186,18 @@ struct ShmStream {
 
 impl ShmStream {
     fn spawn(size: usize, copy_out: bool, cpu: Option<usize>) -> Self {
-        let (commands_name, data_name) = (fresh_name("ctl"), fresh_name("data"));
+        let (commands_name, data_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("data"));
         let commands =
             spsc::Sender::<u64>::create(&commands_name, 16).expect("create the command channel");
         let mut data =
             bytes::Receiver::create(&data_name, RING_BYTES).expect("create the data channel");
         assert!(size <= data.capacity() / 2 - 8, "the ring is too small");
         let args = [commands_name.as_str(), &data_name, &size.to_string()];
-        let mut peer = Peer::spawn("shm-source", &args, cpu, Stdio::null());
+        let mut peer = spawn_peer("shm-source", &args, cpu, Stdio::null());
         // The peer's first message, empty, says it has attached.
-        let give_up = Instant::now() + Duration::from_secs(30);
-        loop {
-            match data.recv_timeout(Duration::from_millis(20)) {
-                Ok(ready) => {
-                    assert!(ready.is_empty(), "the peer's first message");
-                    break;
-                }
-                Err(RecvTimeoutError::Timeout) if Instant::now() < give_up => {
-                    if let Ok(Some(status)) = peer.child.try_wait() {
-                        panic!("peer {} exited before attaching ({status})", peer.role);
-                    }
-                }
-                Err(err) => panic!("peer {}: {err}", peer.role),
-            }
-        }
+        let ready_empty =
+            peer.recv_first(|timeout| data.recv_timeout(timeout).map(|ready| ready.is_empty()));
+        assert!(ready_empty, "the peer's first message");
         Self {
             commands: Some(commands),
             data,
@@ -291,7 +258,7 @@ impl Stream<UnixStream> {
         let mode = if buffered { "buffered" } else { "write" };
         let args = [size.to_string(), mode.to_string()];
         let stdout = Stdio::from(OwnedFd::from(theirs));
-        let peer = Peer::spawn("stream-source", &args, cpu, stdout);
+        let peer = spawn_peer("stream-source", &args, cpu, stdout);
         Self::new(ours, size, peer)
     }
 }
@@ -300,7 +267,7 @@ impl Stream<std::process::ChildStdout> {
     /// Over a pipe; the peer writes each message with one `write_all`.
     fn pipe(size: usize, cpu: Option<usize>) -> Self {
         let args = [size.to_string(), "write".to_string()];
-        let mut peer = Peer::spawn("stream-source", &args, cpu, Stdio::piped());
+        let mut peer = spawn_peer("stream-source", &args, cpu, Stdio::piped());
         let data = peer.child.stdout.take().expect("pipe from the peer");
         Self::new(data, size, peer)
     }
@@ -356,94 +323,22 @@ impl<R> Drop for Stream<R> {
     }
 }
 
-/// A fresh channel name: the pid keeps concurrent runs apart.
-fn fresh_name(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("shmchan-bytes-bench-{}-{tag}-{n}", std::process::id())
-}
-
-/// A peer process; killed and reaped if it has not exited when dropped.
-struct Peer {
-    child: Child,
+/// Starts a peer in `role` with `args`, its standard input a pipe (for
+/// commands) and its standard output `stdout`.
+fn spawn_peer(
     role: &'static str,
-}
-
-impl Peer {
-    /// Starts the peer with its standard input a pipe (for commands) and
-    /// its standard output `stdout`.
-    fn spawn(
-        role: &'static str,
-        args: &[impl AsRef<str>],
-        cpu: Option<usize>,
-        stdout: Stdio,
-    ) -> Self {
-        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        let mut command = Command::new(std::env::current_exe().expect("the bench binary's path"));
-        command.env(ROLE_VAR, role).env(ARGS_VAR, args.join(" "));
-        match cpu {
-            Some(cpu) => command.env(CPU_VAR, cpu.to_string()),
-            None => command.env_remove(CPU_VAR),
-        };
-        command.stdin(Stdio::piped()).stdout(stdout);
-        let child = command.spawn().expect("start the peer process");
-        // `command`, dropped here, held our copy of the peer's `stdout`.
-        Self { child, role }
-    }
-
-    /// Panics: the peer has gone.
-    #[cold]
-    fn left(&mut self) -> ! {
-        panic!("the channel disconnected: {}", self.status())
-    }
-
-    fn status(&mut self) -> String {
-        match self.child.try_wait() {
-            Ok(Some(status)) => format!("peer {} exited ({status})", self.role),
-            _ => format!("peer {} is still running", self.role),
-        }
-    }
-
-    /// Waits for the peer to exit; it does once its input ends.
-    fn finish(&mut self) {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < give_up {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    if !status.success() && !std::thread::panicking() {
-                        panic!("peer {} failed ({status})", self.role);
-                    }
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                Err(_) => break,
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            panic!("peer {} did not exit", self.role);
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    args: &[impl AsRef<str>],
+    cpu: Option<usize>,
+    stdout: Stdio,
+) -> Peer {
+    BENCH.spawn(role, args, cpu, Stdio::piped(), stdout)
 }
 
 // ---------------------------------------------------------------------------
 // The peer process.
 
 fn run_peer(role: &str) -> Res<()> {
-    if let Some(cpu) = std::env::var(CPU_VAR).ok().and_then(|v| v.parse().ok()) {
-        pin_to(cpu)?;
-    }
-    let args = std::env::var(ARGS_VAR).unwrap_or_default();
+    let args = BENCH.peer_args()?;
     let args: Vec<&str> = args.split_whitespace().collect();
     let arg = |i: usize| args.get(i).copied().ok_or("missing argument");
     let gone = "the bench stopped receiving";
@@ -480,85 +375,6 @@ fn run_peer(role: &str) -> Res<()> {
             }
         }
         other => return Err(format!("unknown role {other:?}").into()),
-    }
-    Ok(())
-}
-
-/// The next `u64`, or `None` at end-of-file.
-fn read_or_eof(from: &mut File) -> std::io::Result<Option<u64>> {
-    let mut word = [0u8; 8];
-    match from.read_exact(&mut word) {
-        Ok(()) => Ok(Some(u64::from_ne_bytes(word))),
-        Err(err) if err.kind() == ErrorKind::UnexpectedEof => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
-/// Standard input as an unbuffered `File`.
-fn stdin_file() -> std::io::Result<File> {
-    Ok(File::from(std::io::stdin().as_fd().try_clone_to_owned()?))
-}
-
-/// Standard output as an unbuffered `File` (std's `Stdout` is line-buffered).
-fn stdout_file() -> std::io::Result<File> {
-    Ok(File::from(std::io::stdout().as_fd().try_clone_to_owned()?))
-}
-
-// ---------------------------------------------------------------------------
-// CPU pinning (Linux).
-
-/// Pins this process to one CPU and returns another for the peers, if there
-/// are two.
-fn place_processes() -> Option<usize> {
-    if std::env::var_os(NO_PIN_VAR).is_some() {
-        eprintln!("shmchan bytes bench: not pinned ({NO_PIN_VAR} is set)");
-        return None;
-    }
-    let cpus = allowed_cpus();
-    if cpus.len() < 2 {
-        eprintln!(
-            "shmchan bytes bench: not pinned ({} CPU available)",
-            cpus.len()
-        );
-        return None;
-    }
-    if let Err(err) = pin_to(cpus[0]) {
-        eprintln!("shmchan bytes bench: not pinned (sched_setaffinity: {err})");
-        return None;
-    }
-    eprintln!(
-        "shmchan bytes bench: pinned, bench on CPU {}, peers on CPU {}",
-        cpus[0], cpus[1]
-    );
-    Some(cpus[1])
-}
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below `CPU_SETSIZE`, the set's size in bits.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-/// Restricts this process to `cpu`.
-fn pin_to(cpu: usize) -> std::io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(ErrorKind::InvalidInput.into());
-    }
-    // SAFETY: as in `allowed_cpus`.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` is below `CPU_SETSIZE`, checked above.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

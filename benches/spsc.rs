@@ -36,28 +36,30 @@
 //! which changes every figure here severalfold: compare the benchmarks of
 //! one run, and repeat runs before believing a ratio.
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+mod common;
+
+use common::{read_or_eof, read_u64, stdin_file, stdout_file, with_peer, Bench, Peer, Res, Run};
+use criterion::{Criterion, Throughput};
 use shmchan::spsc::{Receiver, Sender};
-use shmchan::{Options, RecvTimeoutError, ShmSafe};
-use std::error::Error;
+use shmchan::Options;
 use std::ffi::CString;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufReader, BufWriter, ErrorKind, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The peer's role; set only in peer processes.
-const ROLE_VAR: &str = "SHMCHAN_BENCH_PEER";
-/// The peer's channel names, separated by spaces.
-const ARGS_VAR: &str = "SHMCHAN_BENCH_ARGS";
-/// The CPU the peer pins itself to.
-const CPU_VAR: &str = "SHMCHAN_BENCH_PEER_CPU";
-/// Set (to anything) to turn pinning off.
-const NO_PIN_VAR: &str = "SHMCHAN_BENCH_NO_PIN";
+/// The peer's environment (its channel names are its arguments), and how
+/// the bench names itself and its channels.
+const BENCH: Bench = Bench {
+    role_var: "SHMCHAN_BENCH_PEER",
+    args_var: "SHMCHAN_BENCH_ARGS",
+    cpu_var: "SHMCHAN_BENCH_PEER_CPU",
+    label: "shmchan bench",
+    peer_label: "bench peer",
+    name_prefix: "shmchan-bench",
+};
 
 /// Messages per `send_batch` / `recv_batch`.
 const BATCH: usize = 64;
@@ -68,17 +70,11 @@ const PIPE_BUFFER: usize = 64 * 1024;
 /// The message a streaming peer sends once it is attached.
 const READY: u64 = u64::MAX;
 
-type Res<T> = Result<T, Box<dyn Error>>;
-
 fn main() {
-    if let Ok(role) = std::env::var(ROLE_VAR) {
-        if let Err(err) = run_peer(&role) {
-            eprintln!("bench peer {role}: {err}");
-            std::process::exit(1);
-        }
+    if BENCH.peer_main(run_peer) {
         return;
     }
-    let peer_cpu = place_processes();
+    let peer_cpu = BENCH.place_processes();
     let mut c = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
@@ -113,23 +109,6 @@ fn round_trip(c: &mut Criterion, cpu: Option<usize>) {
     group.finish();
 }
 
-/// The bench's side of a peer process: `run(iters)` has the peer do
-/// `iters` messages or round trips and times them.
-trait Run {
-    fn run(&mut self, iters: u64) -> Duration;
-}
-
-/// Benchmarks `id` against a peer started (by `spawn`) when the benchmark
-/// first runs (not at all if a filter skips it) and stopped when it is done.
-fn with_peer<R: Run>(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, spawn: impl Fn() -> R) {
-    let mut peer = None;
-    group.bench_function(id, |b| {
-        let peer = peer.get_or_insert_with(&spawn);
-        b.iter_custom(|iters| peer.run(iters));
-    });
-    drop(peer);
-}
-
 // ---------------------------------------------------------------------------
 // The bench's side of each peer.
 
@@ -144,7 +123,7 @@ struct SpscStream {
 
 impl SpscStream {
     fn spawn(batched: bool, cpu: Option<usize>) -> Self {
-        let (commands_name, data_name) = (fresh_name("ctl"), fresh_name("data"));
+        let (commands_name, data_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("data"));
         let commands = Sender::create(&commands_name, 16).expect("create the command channel");
         let data = Receiver::create_with(&data_name, &Options::new().capacity(CAPACITY))
             .expect("create the data channel");
@@ -153,8 +132,8 @@ impl SpscStream {
         } else {
             "spsc-source"
         };
-        let mut peer = Peer::spawn(role, &[&commands_name, &data_name], cpu, false);
-        let ready = recv_first(&data, &mut peer);
+        let mut peer = spawn_peer(role, &[&commands_name, &data_name], cpu, false);
+        let ready = peer.recv_first(|timeout| data.recv_timeout(timeout));
         assert_eq!(ready, READY, "the peer's first message");
         Self {
             commands: Some(commands),
@@ -218,7 +197,7 @@ impl PipeStream {
         } else {
             "pipe-write-source"
         };
-        let mut peer = Peer::spawn(role, &[], cpu, true);
+        let mut peer = spawn_peer(role, &[], cpu, true);
         let commands = peer.child.stdin.take().expect("pipe to the peer");
         let data = peer.child.stdout.take().expect("pipe from the peer");
         Self {
@@ -261,12 +240,13 @@ struct SpscEcho {
 
 impl SpscEcho {
     fn spawn(cpu: Option<usize>) -> Self {
-        let (ping_name, pong_name) = (fresh_name("ping"), fresh_name("pong"));
+        let (ping_name, pong_name) = (BENCH.fresh_name("ping"), BENCH.fresh_name("pong"));
         let ping = Sender::create(&ping_name, 64).expect("create the ping channel");
         let pong = Receiver::create(&pong_name, 64).expect("create the pong channel");
-        let mut peer = Peer::spawn("spsc-echo", &[&ping_name, &pong_name], cpu, false);
+        let mut peer = spawn_peer("spsc-echo", &[&ping_name, &pong_name], cpu, false);
         ping.send(41).expect("first ping");
-        assert_eq!(recv_first(&pong, &mut peer), 42, "the first pong");
+        let first_pong = peer.recv_first(|timeout| pong.recv_timeout(timeout));
+        assert_eq!(first_pong, 42, "the first pong");
         Self {
             ping: Some(ping),
             pong,
@@ -303,7 +283,7 @@ struct PipeEcho {
 
 impl PipeEcho {
     fn spawn(cpu: Option<usize>) -> Self {
-        let mut peer = Peer::spawn("pipe-echo", &[], cpu, true);
+        let mut peer = spawn_peer("pipe-echo", &[], cpu, true);
         let ping = peer.child.stdin.take().expect("pipe to the peer");
         let pong = peer.child.stdout.take().expect("pipe from the peer");
         Self {
@@ -348,7 +328,7 @@ struct RawStream {
 
 impl RawStream {
     fn spawn(batch: u64, cpu: Option<usize>) -> Self {
-        let (commands_name, raw_name) = (fresh_name("ctl"), fresh_name("raw"));
+        let (commands_name, raw_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("raw"));
         let commands = Sender::create(&commands_name, 16).expect("create the command channel");
         let shm = RawShm::create(&raw_name).expect("create the raw mapping");
         let args = [
@@ -356,7 +336,7 @@ impl RawStream {
             raw_name.as_str(),
             &batch.to_string(),
         ];
-        let mut peer = Peer::spawn("raw-source", &args, cpu, false);
+        let mut peer = spawn_peer("raw-source", &args, cpu, false);
         let (head, tail, slots) = shm.ring();
         let mut spins = 0;
         while tail.load(Ordering::Acquire) == 0 {
@@ -426,9 +406,9 @@ struct RawEcho {
 
 impl RawEcho {
     fn spawn(cpu: Option<usize>) -> Self {
-        let name = fresh_name("raw");
+        let name = BENCH.fresh_name("raw");
         let shm = RawShm::create(&name).expect("create the raw mapping");
-        let mut peer = Peer::spawn("raw-echo", &[&name], cpu, false);
+        let mut peer = spawn_peer("raw-echo", &[&name], cpu, false);
         let (ping, pong) = shm.ping_pong();
         ping.store(1, Ordering::Release);
         let mut spins = 0;
@@ -594,56 +574,14 @@ fn verify(got: u64, want: u64) {
     }
 }
 
-fn read_u64(from: &mut impl Read) -> std::io::Result<u64> {
-    let mut record = [0u8; 8];
-    from.read_exact(&mut record)?;
-    Ok(u64::from_ne_bytes(record))
-}
-
-/// The first message from a peer that may die before attaching (`recv`
-/// would then wait forever; once it has attached, `recv` sees it die).
-fn recv_first<T: ShmSafe>(rx: &Receiver<T>, peer: &mut Peer) -> T {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    loop {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(value) => return value,
-            Err(RecvTimeoutError::Timeout) if Instant::now() < give_up => {
-                if let Ok(Some(status)) = peer.child.try_wait() {
-                    panic!("peer {} exited before attaching ({status})", peer.role);
-                }
-            }
-            Err(err) => panic!("peer {}: {err}", peer.role),
-        }
-    }
-}
-
-/// A fresh channel name: the pid keeps concurrent runs apart.
-fn fresh_name(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("shmchan-bench-{}-{tag}-{n}", std::process::id())
-}
-
-/// A peer process; killed and reaped if it has not exited when dropped.
-struct Peer {
-    child: Child,
-    role: &'static str,
+/// Starts a peer in `role` with its channel `names`, its standard input and
+/// output pipes if `pipes`.
+fn spawn_peer(role: &'static str, names: &[&str], cpu: Option<usize>, pipes: bool) -> Peer {
+    let io = || if pipes { Stdio::piped() } else { Stdio::null() };
+    BENCH.spawn(role, names, cpu, io(), io())
 }
 
 impl Peer {
-    fn spawn(role: &'static str, names: &[&str], cpu: Option<usize>, pipes: bool) -> Self {
-        let mut command = Command::new(std::env::current_exe().expect("the bench binary's path"));
-        command.env(ROLE_VAR, role).env(ARGS_VAR, names.join(" "));
-        match cpu {
-            Some(cpu) => command.env(CPU_VAR, cpu.to_string()),
-            None => command.env_remove(CPU_VAR),
-        };
-        let io = || if pipes { Stdio::piped() } else { Stdio::null() };
-        command.stdin(io()).stdout(io());
-        let child = command.spawn().expect("start the peer process");
-        Self { child, role }
-    }
-
     /// One turn of a busy-wait for the peer; every 2^16 turns, panics if
     /// the peer has exited.
     #[inline]
@@ -656,50 +594,6 @@ impl Peer {
             }
         }
     }
-
-    /// Panics: the peer has gone.
-    #[cold]
-    fn left(&mut self) -> ! {
-        panic!("the channel disconnected: {}", self.status())
-    }
-
-    fn status(&mut self) -> String {
-        match self.child.try_wait() {
-            Ok(Some(status)) => format!("peer {} exited ({status})", self.role),
-            _ => format!("peer {} is still running", self.role),
-        }
-    }
-
-    /// Waits for the peer to exit; it does once its channels disconnect.
-    fn finish(&mut self) {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < give_up {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    if !status.success() && !std::thread::panicking() {
-                        panic!("peer {} failed ({status})", self.role);
-                    }
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                Err(_) => break,
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            panic!("peer {} did not exit", self.role);
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -707,10 +601,7 @@ impl Drop for Peer {
 
 fn run_peer(role: &str) -> Res<()> {
     PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
-    if let Some(cpu) = std::env::var(CPU_VAR).ok().and_then(|v| v.parse().ok()) {
-        pin_to(cpu)?;
-    }
-    let args = std::env::var(ARGS_VAR).unwrap_or_default();
+    let args = BENCH.peer_args()?;
     let names: Vec<&str> = args.split_whitespace().collect();
     let name = |i: usize| names.get(i).copied().ok_or("missing channel name");
     let gone = "the bench stopped receiving";
@@ -814,81 +705,6 @@ fn run_peer(role: &str) -> Res<()> {
             }
         }
         other => return Err(format!("unknown role {other:?}").into()),
-    }
-    Ok(())
-}
-
-/// The next `u64`, or `None` at end-of-file.
-fn read_or_eof(from: &mut File) -> std::io::Result<Option<u64>> {
-    match read_u64(from) {
-        Ok(value) => Ok(Some(value)),
-        Err(err) if err.kind() == ErrorKind::UnexpectedEof => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
-/// Standard input as an unbuffered `File`.
-fn stdin_file() -> std::io::Result<File> {
-    Ok(File::from(std::io::stdin().as_fd().try_clone_to_owned()?))
-}
-
-/// Standard output as an unbuffered `File` (std's `Stdout` is line-buffered).
-fn stdout_file() -> std::io::Result<File> {
-    Ok(File::from(std::io::stdout().as_fd().try_clone_to_owned()?))
-}
-
-// ---------------------------------------------------------------------------
-// CPU pinning (Linux).
-
-/// Pins this process to one CPU and returns another for the peers, if there
-/// are two.
-fn place_processes() -> Option<usize> {
-    if std::env::var_os(NO_PIN_VAR).is_some() {
-        eprintln!("shmchan bench: not pinned ({NO_PIN_VAR} is set)");
-        return None;
-    }
-    let cpus = allowed_cpus();
-    if cpus.len() < 2 {
-        eprintln!("shmchan bench: not pinned ({} CPU available)", cpus.len());
-        return None;
-    }
-    if let Err(err) = pin_to(cpus[0]) {
-        eprintln!("shmchan bench: not pinned (sched_setaffinity: {err})");
-        return None;
-    }
-    eprintln!(
-        "shmchan bench: pinned, bench on CPU {}, peers on CPU {}",
-        cpus[0], cpus[1]
-    );
-    Some(cpus[1])
-}
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below `CPU_SETSIZE`, the set's size in bits.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-/// Restricts this process to `cpu`.
-fn pin_to(cpu: usize) -> std::io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(ErrorKind::InvalidInput.into());
-    }
-    // SAFETY: as in `allowed_cpus`.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` is below `CPU_SETSIZE`, checked above.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -27,13 +27,17 @@
 //! cheaper when both ends share a CPU, so the pipe is measured a second time
 //! unpinned, placed by the scheduler.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::cpus::pin_to;
+use common::{stdout_file, Example, Peer, Res};
 use shmchan::spsc::{Receiver, Sender};
 use shmchan::{Options, RecvTimeoutError, ShmSafe};
-use std::error::Error;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::os::fd::AsFd;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -62,12 +66,11 @@ const WARM_UP: u64 = 10_000;
 const WRITE_SHARE: u64 = 20;
 /// The pipe's round trips are this fraction of spsc's.
 const PIPE_RT_SHARE: u64 = 40;
-/// The peer's CPU, when pinned.
-const PEER_CPU_VAR: &str = "SHMCHAN_DEMO_PEER_CPU";
-/// Set (to anything) to turn pinning off.
-const NO_PIN_VAR: &str = "SHMCHAN_DEMO_NO_PIN";
-
-type Res<T> = Result<T, Box<dyn Error>>;
+/// The peer's CPU, when pinned, and the variable that turns pinning off.
+const EXAMPLE: Example = Example {
+    peer_cpu_var: "SHMCHAN_DEMO_PEER_CPU",
+    no_pin_var: "SHMCHAN_DEMO_NO_PIN",
+};
 
 /// The `i`th tick a source sends: every field depends on `i`, and it is
 /// cheap to make and to check (both are done for every message).
@@ -102,26 +105,9 @@ fn check(got: Tick, want: Tick, what: &str) -> Res<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--peer") {
-        return match peer(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!(
-                    "demo peer {}: {err}",
-                    args.get(1).map_or("?", String::as_str)
-                );
-                ExitCode::FAILURE
-            }
-        };
-    }
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("demo FAILED: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    let peer_label =
+        |args: &[String]| format!("demo peer {}", args.first().map_or("?", String::as_str));
+    common::main("demo", peer_label, peer, run)
 }
 
 // ---------------------------------------------------------------------------
@@ -318,26 +304,7 @@ impl Placement {
     /// Pins this process to one CPU and picks another for the peer, if
     /// there are two and pinning is not turned off, and says what it did.
     fn choose() -> Self {
-        let all = allowed_cpus();
-        let pinned = if std::env::var_os(NO_PIN_VAR).is_some() {
-            println!("  not pinned ({NO_PIN_VAR} is set)");
-            None
-        } else if all.len() < 2 {
-            println!("  not pinned: {} CPU available", all.len());
-            None
-        } else if let Err(err) = pin_to(&all[..1]) {
-            println!("  not pinned: sched_setaffinity failed: {err}");
-            None
-        } else {
-            println!(
-                "  pinned: demo on CPU {}, its peer on CPU {} (of {} CPUs); the pipe is also \
-                 measured unpinned",
-                all[0],
-                all[1],
-                all.len()
-            );
-            Some((all[0], all[1]))
-        };
+        let (all, pinned) = EXAMPLE.place("demo", "; the pipe is also measured unpinned");
         Self { all, pinned }
     }
 
@@ -392,62 +359,11 @@ fn fresh_name(tag: &str) -> String {
     format!("shmchan-demo-{}-{tag}-{n}", std::process::id())
 }
 
-/// A peer process; killed and reaped if dropped before [`Peer::finish`].
-struct Peer {
-    child: Child,
-    role: &'static str,
-}
-
-impl Peer {
-    fn spawn(role: &'static str, args: &[&str], cpu: Option<usize>, pipes: bool) -> Res<Peer> {
-        let mut command = Command::new(std::env::current_exe()?);
-        command.arg("--peer").arg(role).args(args);
-        if let Some(cpu) = cpu {
-            command.env(PEER_CPU_VAR, cpu.to_string());
-        }
-        let io = || if pipes { Stdio::piped() } else { Stdio::null() };
-        command.stdin(io()).stdout(io());
-        let child = command
-            .spawn()
-            .map_err(|err| format!("could not start the peer process: {err}"))?;
-        Ok(Peer { child, role })
-    }
-
-    /// Fails if the peer has exited.
-    fn alive(&mut self) -> Res<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(format!("peer {} exited early ({status})", self.role).into()),
-        }
-    }
-
-    /// Waits for the peer to exit (it does once its channels disconnect) and
-    /// fails unless it succeeded.
-    fn finish(mut self) -> Res<()> {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("peer {} failed ({status})", self.role).into())
-                };
-            }
-            if Instant::now() > give_up {
-                return Err(format!("peer {} did not exit", self.role).into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Starts a peer in `role` with `args`, its standard input and output
+/// pipes if `pipes`.
+fn spawn_peer(role: &'static str, args: &[&str], cpu: Option<usize>, pipes: bool) -> Res<Peer> {
+    let io = || if pipes { Stdio::piped() } else { Stdio::null() };
+    EXAMPLE.spawn(role, args, cpu, io(), io())
 }
 
 /// `recv` for the first message: a peer that dies before it attaches (so
@@ -476,7 +392,7 @@ fn spsc_throughput(n: u64, batched: bool, cpu: Option<usize>) -> Res<f64> {
     } else {
         "spsc-source"
     };
-    let mut peer = Peer::spawn(role, &[&name, &n.to_string()], cpu, false)?;
+    let mut peer = spawn_peer(role, &[&name, &n.to_string()], cpu, false)?;
     let gone = |next: u64| format!("{what}: the peer left after {next} of {n} messages");
 
     check(recv_first(&rx, &mut peer)?, tick(0), what)?;
@@ -520,7 +436,7 @@ fn pipe_throughput(n: u64, buffered: bool, cpu: Option<usize>) -> Res<f64> {
     } else {
         "pipe-write-source"
     };
-    let mut peer = Peer::spawn(role, &[&n.to_string()], cpu, true)?;
+    let mut peer = spawn_peer(role, &[&n.to_string()], cpu, true)?;
     drop(peer.child.stdin.take());
     let stdout = peer.child.stdout.take().ok_or("no pipe from the peer")?;
     let mut from = BufReader::with_capacity(PIPE_BUFFER, stdout);
@@ -544,7 +460,7 @@ fn spsc_round_trips(n: u64, cpu: Option<usize>) -> Res<Vec<u64>> {
     let (ping_name, pong_name) = (fresh_name("ping"), fresh_name("pong"));
     let ping = Sender::<Tick>::create(&ping_name, 64)?;
     let pong = Receiver::<Tick>::create(&pong_name, 64)?;
-    let mut peer = Peer::spawn("spsc-echo", &[&ping_name, &pong_name], cpu, false)?;
+    let mut peer = spawn_peer("spsc-echo", &[&ping_name, &pong_name], cpu, false)?;
     let gone = || "spsc round trip: the peer left";
 
     ping.send(tick(0)).map_err(|_| gone())?;
@@ -586,7 +502,7 @@ fn read_tick(from: &mut impl Read) -> std::io::Result<Tick> {
 
 /// Nanoseconds of each of `n` round trips over a pair of pipes.
 fn pipe_round_trips(n: u64, cpu: Option<usize>) -> Res<Vec<u64>> {
-    let mut peer = Peer::spawn("pipe-echo", &[], cpu, true)?;
+    let mut peer = spawn_peer("pipe-echo", &[], cpu, true)?;
     let mut to = peer.child.stdin.take().ok_or("no pipe to the peer")?;
     let mut from = peer.child.stdout.take().ok_or("no pipe from the peer")?;
     let mut round_trip = |t: Tick| -> Res<()> {
@@ -614,17 +530,8 @@ fn pipe_round_trips(n: u64, cpu: Option<usize>) -> Res<Vec<u64>> {
 // The peer: `demo --peer <role> <args>`.
 
 fn peer(args: &[String]) -> Res<()> {
-    if let Some(cpu) = std::env::var(PEER_CPU_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        pin_to(&[cpu])?;
-    }
-    let arg = |i: usize| -> Res<&str> {
-        args.get(i)
-            .map(String::as_str)
-            .ok_or_else(|| "missing argument".into())
-    };
+    EXAMPLE.pin_peer()?;
+    let arg = |i: usize| common::arg(args, i);
     let count = |i: usize| -> Res<u64> { Ok(arg(i)?.parse()?) };
     match arg(0)? {
         "spsc-source" => {
@@ -682,46 +589,6 @@ fn peer(args: &[String]) -> Res<()> {
             }
         }
         other => return Err(format!("unknown role {other:?}").into()),
-    }
-    Ok(())
-}
-
-/// Standard output as an unbuffered `File` (std's `Stdout` is line-buffered).
-fn stdout_file() -> Res<File> {
-    Ok(File::from(std::io::stdout().as_fd().try_clone_to_owned()?))
-}
-
-// ---------------------------------------------------------------------------
-// CPU pinning (Linux).
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below `CPU_SETSIZE`, the set's size in bits.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-/// Restricts this process to `cpus`.
-fn pin_to(cpus: &[usize]) -> std::io::Result<()> {
-    // SAFETY: as in `allowed_cpus`.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus {
-        if cpu >= libc::CPU_SETSIZE as usize {
-            return Err(ErrorKind::InvalidInput.into());
-        }
-        // SAFETY: `cpu` is below `CPU_SETSIZE`, checked above.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    // SAFETY: `set` is a valid `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

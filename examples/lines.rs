@@ -45,14 +45,16 @@
 //! [`commit`]: shmchan::bytes::Grant::commit
 //! [`recv`]: shmchan::bytes::Receiver::recv
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{stdout_file, Example, Res};
 use shmchan::bytes::{Receiver, Sender};
 use shmchan::RecvTimeoutError;
-use std::error::Error;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -69,31 +71,14 @@ const SOCKET_BUFFER: usize = 64 * 1024;
 /// Where the checksum starts; it covers every byte before it.
 const SUM_TAG: &[u8] = b",\"sum\":";
 const SEQ_TAG: &[u8] = b"{\"seq\":";
-/// The peer's CPU, when pinned.
-const PEER_CPU_VAR: &str = "SHMCHAN_LINES_PEER_CPU";
-/// Set (to anything) to turn pinning off.
-const NO_PIN_VAR: &str = "SHMCHAN_LINES_NO_PIN";
-
-type Res<T> = Result<T, Box<dyn Error>>;
+/// The peer's CPU, when pinned, and the variable that turns pinning off.
+const EXAMPLE: Example = Example {
+    peer_cpu_var: "SHMCHAN_LINES_PEER_CPU",
+    no_pin_var: "SHMCHAN_LINES_NO_PIN",
+};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--peer") {
-        return match peer(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("lines peer: {err}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("lines FAILED: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main("lines", |_| "lines peer".to_string(), peer, run)
 }
 
 // ---------------------------------------------------------------------------
@@ -289,7 +274,8 @@ fn run(args: &[String]) -> Res<()> {
         "shmchan lines: {records} JSON-like records of 50 to 2000 bytes, child to parent, \
          {ROUNDS} interleaved rounds"
     );
-    let cpu = place();
+    let (_, pinned) = EXAMPLE.place("parent", "");
+    let cpu = pinned.map(|(_, peer)| peer);
 
     let (mut shm, mut socket, mut alone) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
@@ -374,7 +360,8 @@ fn shm_run(n: u64, cpu: Option<usize>) -> Res<Run> {
     let what = "shmchan bytes";
     let name = fresh_name();
     let mut rx = Receiver::create(&name, RING_BYTES)?;
-    let mut peer = Peer::spawn("shm", &[&name, &n.to_string()], cpu, Stdio::null())?;
+    let args = [&*name, &n.to_string()];
+    let mut peer = EXAMPLE.spawn("shm", &args, cpu, Stdio::null(), Stdio::null())?;
     let gone = |next: u64| format!("{what}: the peer left after {next} of {n} records");
 
     // The first record, waiting in slices: a peer that dies before it
@@ -414,7 +401,7 @@ fn socket_run(n: u64, cpu: Option<usize>) -> Res<Run> {
     let what = "unix socket";
     let (ours, theirs) = UnixStream::pair()?;
     let stdout = Stdio::from(OwnedFd::from(theirs));
-    let peer = Peer::spawn("socket", &[&n.to_string()], cpu, stdout)?;
+    let peer = EXAMPLE.spawn("socket", &[&n.to_string()], cpu, Stdio::null(), stdout)?;
     let mut from = BufReader::with_capacity(SOCKET_BUFFER, ours);
     let mut buf = vec![0u8; MAX_RECORD];
     let mut read = |from: &mut BufReader<UnixStream>, next: u64| -> Res<usize> {
@@ -455,79 +442,12 @@ fn fresh_name() -> String {
     format!("shmchan-lines-{}-{n}", std::process::id())
 }
 
-/// A peer process; killed and reaped if dropped before [`Peer::finish`].
-struct Peer {
-    child: Child,
-    role: &'static str,
-}
-
-impl Peer {
-    fn spawn(role: &'static str, args: &[&str], cpu: Option<usize>, stdout: Stdio) -> Res<Self> {
-        let mut command = Command::new(std::env::current_exe()?);
-        command.arg("--peer").arg(role).args(args);
-        if let Some(cpu) = cpu {
-            command.env(PEER_CPU_VAR, cpu.to_string());
-        }
-        command.stdin(Stdio::null()).stdout(stdout);
-        let child = command
-            .spawn()
-            .map_err(|err| format!("could not start the peer process: {err}"))?;
-        // `command`, dropped here, held our copy of the peer's standard
-        // output, so the socket ends when the peer closes it.
-        Ok(Self { child, role })
-    }
-
-    /// Fails if the peer has exited.
-    fn alive(&mut self) -> Res<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(format!("peer {} exited early ({status})", self.role).into()),
-        }
-    }
-
-    /// Waits for the peer to exit and fails unless it succeeded.
-    fn finish(mut self) -> Res<()> {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("peer {} failed ({status})", self.role).into())
-                };
-            }
-            if Instant::now() > give_up {
-                return Err(format!("peer {} did not exit", self.role).into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The peer: `lines --peer <role> <args>`.
 
 fn peer(args: &[String]) -> Res<()> {
-    if let Some(cpu) = std::env::var(PEER_CPU_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        pin_to(&[cpu])?;
-    }
-    let arg = |i: usize| -> Res<&str> {
-        args.get(i)
-            .map(String::as_str)
-            .ok_or_else(|| "missing argument".into())
-    };
+    EXAMPLE.pin_peer()?;
+    let arg = |i: usize| common::arg(args, i);
     let gone = "the parent stopped receiving";
     match arg(0)? {
         "shm" => {
@@ -543,8 +463,7 @@ fn peer(args: &[String]) -> Res<()> {
         }
         "socket" => {
             let n: u64 = arg(1)?.parse()?;
-            let stdout = File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
-            let mut to = BufWriter::with_capacity(SOCKET_BUFFER, stdout);
+            let mut to = BufWriter::with_capacity(SOCKET_BUFFER, stdout_file()?);
             let mut buf = vec![0u8; MAX_RECORD];
             for seq in 0..n {
                 let len = write_record(&mut buf, seq);
@@ -554,65 +473,6 @@ fn peer(args: &[String]) -> Res<()> {
             to.flush()?;
         }
         other => return Err(format!("unknown role {other:?}").into()),
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// CPU pinning (Linux).
-
-/// Pins this process to one CPU and returns another for the peer, if there
-/// are two and pinning is not turned off, and says what it did.
-fn place() -> Option<usize> {
-    let all = allowed_cpus();
-    if std::env::var_os(NO_PIN_VAR).is_some() {
-        println!("  not pinned ({NO_PIN_VAR} is set)");
-        None
-    } else if all.len() < 2 {
-        println!("  not pinned: {} CPU available", all.len());
-        None
-    } else if let Err(err) = pin_to(&all[..1]) {
-        println!("  not pinned: sched_setaffinity failed: {err}");
-        None
-    } else {
-        println!(
-            "  pinned: parent on CPU {}, its peer on CPU {} (of {} CPUs)",
-            all[0],
-            all[1],
-            all.len()
-        );
-        Some(all[1])
-    }
-}
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below `CPU_SETSIZE`, the set's size in bits.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-/// Restricts this process to `cpus`.
-fn pin_to(cpus: &[usize]) -> std::io::Result<()> {
-    // SAFETY: as in `allowed_cpus`.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus {
-        if cpu >= libc::CPU_SETSIZE as usize {
-            return Err(ErrorKind::InvalidInput.into());
-        }
-        // SAFETY: `cpu` is below `CPU_SETSIZE`, checked above.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    // SAFETY: `set` is a valid `cpu_set_t` of the size we pass.
-    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
