@@ -254,6 +254,69 @@ mod bytes {
         (record.len(), tag)
     }
 
+    /// DESIGN §9: a sender waiting for `n` contiguous bytes must be woken
+    /// by the release that frees them, not only when the ring empties. Here
+    /// the ring never empties: the receiver releases one record of two and
+    /// then waits for the sender's message.
+    #[test]
+    fn a_sender_waiting_for_contiguous_room_is_woken_by_the_release_that_makes_it() {
+        use crate::wait::{block_on, Barrier, Blocked, Doorbell, Wait};
+        use core::time::Duration;
+
+        struct Shared {
+            ring: HeapRing,
+            not_empty: Doorbell,
+            not_full: Doorbell,
+        }
+        const FOREVER: Wait = Wait {
+            spin: Duration::ZERO,
+            deadline: None,
+        };
+
+        loom::model(|| {
+            let shared = Arc::new(Shared {
+                ring: HeapRing::new(64),
+                not_empty: Doorbell::default(),
+                not_full: Doorbell::default(),
+            });
+            // SAFETY: one producer and one consumer per execution, both
+            // dropped before the last `Arc` of the ring.
+            let (tx, rx) = unsafe {
+                (
+                    Producer::attach(shared.ring.view()).unwrap(),
+                    Consumer::attach(shared.ring.view()).unwrap(),
+                )
+            };
+            send(&tx, 24, 1); // bytes 0..32
+            send(&tx, 16, 2); // bytes 32..56
+            let peer = shared.clone();
+            let sender = thread::spawn(move || {
+                // 16 bytes need a 24-byte record: 8 bytes are left before the
+                // end, so it needs 8 + 24 = 32 free: the first release.
+                let poll = |_| match tx.reserve(16) {
+                    Ok(reservation) => Some(reservation),
+                    Err(ReserveError::Full) => None,
+                    Err(err) => panic!("{err:?}"),
+                };
+                let Blocked::Done(reservation) =
+                    block_on(&peer.not_full, Barrier::fence(), FOREVER, poll, || None)
+                else {
+                    unreachable!("no deadline")
+                };
+                // SAFETY: the reservation is the producer's until committed.
+                tx.payload_word(&reservation)
+                    .with_mut(|word| unsafe { word.write(3) });
+                tx.commit(reservation, 16);
+                peer.not_empty.notify(Barrier::fence());
+            });
+            assert_eq!(recv(&rx), (24, 1));
+            shared.not_full.notify(Barrier::fence());
+            assert_eq!(recv(&rx), (16, 2));
+            sender.join().unwrap();
+            assert_eq!(recv(&rx), (16, 3));
+        });
+    }
+
     #[test]
     fn records_and_the_wrap_marker_publish_and_release_whole() {
         loom::model(|| {
