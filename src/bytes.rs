@@ -754,30 +754,8 @@ impl Receiver {
 
     #[inline(never)]
     fn peek_until(&self, deadline: Option<Instant>) -> Result<Record, RecvTimeoutError> {
-        let wait = Wait {
-            spin: self.link.spin,
-            deadline,
-        };
-        let poll = |_| match self.peek() {
-            Err(TryRecvError::Empty) => None,
-            done => Some(done),
-        };
-        let dead = || {
-            self.link
-                .peer_gone_or_dead()
-                .then(|| self.peek_after_disconnect())
-        };
-        match block_on(
-            &self.control().not_empty,
-            self.link.barrier,
-            wait,
-            poll,
-            dead,
-        ) {
-            Blocked::Done(Ok(record)) => Ok(record),
-            Blocked::Done(Err(_)) => Err(RecvTimeoutError::Disconnected),
-            Blocked::TimedOut => Err(RecvTimeoutError::Timeout),
-        }
+        self.link
+            .recv_until(&self.control().not_empty, deadline, || self.peek())
     }
 
     /// The payload of `record`, in place.

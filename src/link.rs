@@ -2,8 +2,9 @@
 //! its spin time, and its watch on the peer.
 
 use crate::segment::{Claim, Owner, Segment};
-use crate::wait::{Barrier, Mode, LIVENESS_INTERVAL};
+use crate::wait::{block_on, Barrier, Blocked, Doorbell, Mode, Wait, LIVENESS_INTERVAL};
 use crate::{Error, Options};
+use crate::{RecvTimeoutError, TryRecvError};
 use core::cell::Cell;
 use core::time::Duration;
 use std::time::Instant;
@@ -21,6 +22,8 @@ pub(crate) struct Link {
     /// The peer's slot in the endpoint table, and its role bit.
     peer_slot: usize,
     peer_bit: u32,
+    /// Whether the peer's role was seen taken once (never cleared).
+    peer_seen: Cell<bool>,
     /// When the peer's liveness was last probed (it costs syscalls).
     last_probe: Cell<Option<Instant>>,
     /// Calls of [`peer_gone_now_and_then`](Self::peer_gone_now_and_then)
@@ -51,6 +54,7 @@ impl Link {
             spin: options.spin,
             peer_slot: peer.slots.start,
             peer_bit: peer.ever_bit,
+            peer_seen: Cell::new(false),
             last_probe: Cell::new(None),
             probe_countdown: Cell::new(PROBE_EVERY),
             poisoned: Cell::new(false),
@@ -68,8 +72,46 @@ impl Link {
     pub(crate) fn peer_gone(&self) -> bool {
         // `attached_ever` first: see `Segment::ever_attached`.
         self.poisoned.get()
-            || (self.segment.ever_attached(self.peer_bit)
+            || (self.peer_attached_ever()
                 && self.segment.endpoints()[self.peer_slot].owner().is_none())
+    }
+
+    /// Whether the peer's role was ever taken. The bit is only ever set, so
+    /// once seen it is remembered here instead of re-read from the segment.
+    #[inline]
+    fn peer_attached_ever(&self) -> bool {
+        if self.peer_seen.get() {
+            return true;
+        }
+        let seen = self.segment.ever_attached(self.peer_bit);
+        self.peer_seen.set(seen);
+        seen
+    }
+
+    /// The blocking receive of every flavor: waits on `bell` until `attempt`
+    /// finds the ring other than empty. After each sleep the peer is probed;
+    /// once it is gone, `attempt` (which then sees it gone) has one last
+    /// look, so what the peer published before going is still delivered.
+    pub(crate) fn recv_until<R>(
+        &self,
+        bell: &Doorbell,
+        deadline: Option<Instant>,
+        attempt: impl Fn() -> Result<R, TryRecvError>,
+    ) -> Result<R, RecvTimeoutError> {
+        let wait = Wait {
+            spin: self.spin,
+            deadline,
+        };
+        let poll = |_| match attempt() {
+            Err(TryRecvError::Empty) => None,
+            done => Some(done),
+        };
+        let dead = || self.peer_gone_or_dead().then(&attempt);
+        match block_on(bell, self.barrier, wait, poll, dead) {
+            Blocked::Done(Ok(value)) => Ok(value),
+            Blocked::Done(Err(_)) => Err(RecvTimeoutError::Disconnected),
+            Blocked::TimedOut => Err(RecvTimeoutError::Timeout),
+        }
     }
 
     /// Like [`peer_gone`](Self::peer_gone), and once every [`PROBE_EVERY`]

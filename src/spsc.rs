@@ -604,30 +604,8 @@ impl<T: ShmSafe> Receiver<T> {
 
     #[inline(never)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let wait = Wait {
-            spin: self.link.spin,
-            deadline,
-        };
-        let poll = |_| match self.pop() {
-            Err(TryRecvError::Empty) => None,
-            done => Some(done),
-        };
-        let dead = || {
-            self.link
-                .peer_gone_or_dead()
-                .then(|| self.pop_after_disconnect())
-        };
-        match block_on(
-            &self.control().not_empty,
-            self.link.barrier,
-            wait,
-            poll,
-            dead,
-        ) {
-            Blocked::Done(Ok(value)) => Ok(value),
-            Blocked::Done(Err(_)) => Err(RecvTimeoutError::Disconnected),
-            Blocked::TimedOut => Err(RecvTimeoutError::Timeout),
-        }
+        self.link
+            .recv_until(&self.control().not_empty, deadline, || self.pop())
     }
 
     /// `try_recv` without the liveness probe, for polling loops.
@@ -690,30 +668,11 @@ impl<T: ShmSafe> Receiver<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        let wait = Wait {
-            spin: self.link.spin,
-            deadline: None,
-        };
         let out = core::cell::RefCell::new(out);
-        let poll = |_| match self.pop_batch(&mut out.borrow_mut()) {
-            Err(TryRecvError::Empty) => None,
-            done => Some(done),
-        };
-        let dead = || {
-            self.link
-                .peer_gone_or_dead()
-                .then(|| self.pop_batch(&mut out.borrow_mut()))
-        };
-        match block_on(
-            &self.control().not_empty,
-            self.link.barrier,
-            wait,
-            poll,
-            dead,
-        ) {
-            Blocked::Done(Ok(received)) => Ok(received),
-            Blocked::Done(Err(_)) | Blocked::TimedOut => Err(RecvError),
-        }
+        let attempt = || self.pop_batch(&mut out.borrow_mut());
+        self.link
+            .recv_until(&self.control().not_empty, None, attempt)
+            .map_err(|_| RecvError)
     }
 
     fn pop_batch(&self, out: &mut [T]) -> Result<usize, TryRecvError> {
