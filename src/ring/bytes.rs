@@ -171,8 +171,8 @@ impl Ring {
 
     /// Bytes queued now, as far as a racy reading can tell.
     pub(crate) fn len(&self) -> Result<u64, Corrupt> {
-        let snapshot = self.indices().snapshot();
-        self.queued(snapshot.head, snapshot.tail)
+        let (head, tail) = self.indices().positions();
+        self.queued(head, tail)
     }
 }
 

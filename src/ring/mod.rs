@@ -79,6 +79,15 @@ impl Indices {
         self.producer.tail.store(tail, Ordering::Release);
     }
 
+    /// `head` and `tail` for a racy count of what is queued. Relaxed: the
+    /// count is a hint. `head` is read first, so that a concurrent receive
+    /// cannot make `tail - head` look negative.
+    #[inline]
+    pub(crate) fn positions(&self) -> (u64, u64) {
+        let head = self.consumer.head.load(Ordering::Relaxed);
+        (head, self.producer.tail.load(Ordering::Relaxed))
+    }
+
     /// Records a new high-water mark (statistics only, so Relaxed).
     #[cold]
     pub(crate) fn set_high_water(&self, queued: u64) {

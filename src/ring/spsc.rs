@@ -89,10 +89,7 @@ impl<T: bytemuck::Pod> Ring<T> {
 
     /// Messages in the ring now, as far as a racy reading can tell.
     pub(crate) fn len(&self) -> Result<u64, Corrupt> {
-        // Acquire/Acquire is not needed for a racy count; read head first so
-        // that a concurrent receive cannot make `tail - head` look negative.
-        let head = self.indices().consumer.head.load(Ordering::Relaxed);
-        let tail = self.indices().producer.tail.load(Ordering::Relaxed);
+        let (head, tail) = self.indices().positions();
         self.queued(head, tail)
     }
 }
@@ -131,9 +128,9 @@ impl<T: bytemuck::Pod> Producer<T> {
     pub(crate) unsafe fn attach(ring: Ring<T>) -> Result<Self, Corrupt> {
         // Acquire: a previous producer's last `tail` store (and its slots)
         // happened before the endpoint table let us in; this makes sure.
-        let tail = ring.indices().producer.tail.load(Ordering::Acquire);
+        let tail = ring.indices().tail(Ordering::Acquire);
         // Acquire: pairs with the consumer's Release store of `head`.
-        let head = ring.indices().consumer.head.load(Ordering::Acquire);
+        let head = ring.indices().head(Ordering::Acquire);
         ring.queued(head, tail)?;
         Ok(Self {
             ring,
@@ -157,7 +154,7 @@ impl<T: bytemuck::Pod> Producer<T> {
         }
         // SYNC POINT `head`: Acquire pairs with the consumer's Release store,
         // so the slots it freed are no longer being read.
-        let head = self.ring.indices().consumer.head.load(Ordering::Acquire);
+        let head = self.ring.indices().head(Ordering::Acquire);
         let queued = self.ring.queued(head, tail)?;
         self.cached_head.set(head);
         Ok(self.ring.capacity() - queued)
@@ -229,10 +226,7 @@ impl<T: bytemuck::Pod> Producer<T> {
     /// Counts a refused `try_send` in the shared statistics.
     #[cold]
     pub(crate) fn count_refusal(&self) {
-        let refusals = &self.ring.indices().producer.refusals;
-        // Single writer: a load and a store, no read-modify-write needed.
-        let n = refusals.load(Ordering::Relaxed);
-        refusals.store(n.wrapping_add(1), Ordering::Relaxed);
+        self.ring.indices().count_refusal();
     }
 }
 
@@ -256,10 +250,10 @@ impl<T: bytemuck::Pod> Consumer<T> {
     /// this one does.
     pub(crate) unsafe fn attach(ring: Ring<T>) -> Result<Self, Corrupt> {
         // Acquire: see `Producer::attach`.
-        let head = ring.indices().consumer.head.load(Ordering::Acquire);
-        let tail = ring.indices().producer.tail.load(Ordering::Acquire);
+        let head = ring.indices().head(Ordering::Acquire);
+        let tail = ring.indices().tail(Ordering::Acquire);
         ring.queued(head, tail)?;
-        let high_water = ring.indices().consumer.high_water.load(Ordering::Relaxed);
+        let high_water = ring.indices().snapshot().high_water;
         Ok(Self {
             ring,
             head: Cell::new(head),
@@ -283,7 +277,7 @@ impl<T: bytemuck::Pod> Consumer<T> {
         }
         // SYNC POINT `tail`: Acquire pairs with the producer's Release store,
         // so the slots before `tail` are completely written.
-        let tail = self.ring.indices().producer.tail.load(Ordering::Acquire);
+        let tail = self.ring.indices().tail(Ordering::Acquire);
         let queued = self.ring.queued(head, tail)?;
         self.cached_tail.set(tail);
         if queued > self.high_water.get() {
@@ -295,8 +289,7 @@ impl<T: bytemuck::Pod> Consumer<T> {
     #[cold]
     fn raise_high_water(&self, queued: u64) {
         self.high_water.set(queued);
-        let word = &self.ring.indices().consumer.high_water;
-        word.store(queued, Ordering::Relaxed);
+        self.ring.indices().set_high_water(queued);
     }
 
     /// Reads the next message and releases its slot.
