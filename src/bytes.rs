@@ -169,19 +169,14 @@ const SENDER: Claim = Claim {
 const ROLES: [&str; 2] = ["receiver", "sender"];
 
 fn spec() -> Spec {
-    Spec {
-        flavor: Flavor::Bytes,
-        elem: ElemType {
-            size: 1,
-            align: 8,
-            schema: SchemaHasher::new().str("bytes").usize(1).finish(),
-            name: "bytes",
-            layout: "bytes",
-        },
-        endpoints: 2,
-        rings: 1,
-        ring_control: size_of::<Control>(),
-    }
+    let elem = ElemType {
+        size: 1,
+        align: 8,
+        schema: SchemaHasher::new().str("bytes").usize(1).finish(),
+        name: "bytes",
+        layout: "bytes",
+    };
+    Spec::new(Flavor::Bytes, elem, 2, size_of::<Control>())
 }
 
 /// The ring size to create with: a power of two from 64 bytes to 8 GiB.
@@ -864,7 +859,9 @@ macro_rules! common_queries {
                     capacity: self.capacity() as u64,
                     high_water: snapshot.high_water,
                     full: snapshot.refusals,
-                    endpoints: self.link.endpoints(&ROLES),
+                    endpoints: self
+                        .link
+                        .endpoints(|i| ROLES.get(i).copied().unwrap_or("endpoint")),
                 }
             }
         }

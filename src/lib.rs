@@ -77,15 +77,21 @@ extern crate self as shmchan;
 pub mod bytes;
 mod error;
 #[cfg(not(loom))]
+mod iter;
+#[cfg(not(loom))]
 mod link;
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(not(loom))]
+pub mod mpsc;
 #[cfg(not(loom))]
 mod options;
 mod primitive;
 mod ring;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(not(loom))]
+mod sender;
 mod shm_safe;
 #[cfg(not(loom))]
 pub mod spsc;

@@ -5,8 +5,10 @@ use crate::segment::{Claim, Owner, Segment};
 use crate::wait::{block_on, Barrier, Blocked, Doorbell, Mode, Wait, LIVENESS_INTERVAL};
 use crate::{Error, Options};
 use crate::{RecvTimeoutError, TryRecvError};
-use core::cell::Cell;
+use core::ops::Range;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use core::time::Duration;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// How many sends pass between two liveness checks of a sender that never
@@ -15,28 +17,44 @@ use std::time::Instant;
 const PROBE_EVERY: u32 = 256;
 
 /// One endpoint's attachment to a channel.
+///
+/// Its own state is in process-local atomics, all `Relaxed`: each is a
+/// cache or a flag of this endpoint alone, ordered with nothing else, so
+/// that an endpoint shared between threads (mpmc) can use it too. (On the
+/// machines we target these are plain loads and stores.)
 pub(crate) struct Link {
     pub(crate) segment: Segment,
     pub(crate) barrier: Barrier,
     pub(crate) spin: Duration,
-    /// The peer's slot in the endpoint table, and its role bit.
-    peer_slot: usize,
+    /// The peers' slots in the endpoint table, and their role bit. The peer
+    /// is gone when every one of these slots is free.
+    peer_slots: Range<usize>,
     peer_bit: u32,
     /// Whether the peer's role was seen taken once (never cleared).
-    peer_seen: Cell<bool>,
-    /// When the peer's liveness was last probed (it costs syscalls).
-    last_probe: Cell<Option<Instant>>,
+    peer_seen: AtomicBool,
+    /// When the peer's liveness was last probed (it costs syscalls), as
+    /// nanoseconds since [`epoch`] plus one; 0 for never.
+    last_probe: AtomicU64,
     /// Calls of [`peer_gone_now_and_then`](Self::peer_gone_now_and_then)
     /// left before it probes the peer's liveness.
-    probe_countdown: Cell<u32>,
+    probe_countdown: AtomicU32,
     /// Set once the ring was found corrupt; the endpoint then reports
     /// disconnection for good.
-    poisoned: Cell<bool>,
+    poisoned: AtomicBool,
+    /// What the flavor does after a dead peer's slot was freed: clean up
+    /// what the dead process left half done.
+    on_reap: fn(&Segment, usize, Owner),
+}
+
+/// The process's reference point for [`Link::last_probe`].
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Link {
-    /// Wraps a segment in which `claim` was taken; the peer is the role in
-    /// `peer_slot`.
+    /// Wraps a segment in which a role was taken; the peer is the role
+    /// `peer` describes (for an mpsc receiver, every shard).
     pub(crate) fn new(segment: Segment, options: &Options, peer: &Claim) -> Result<Self, Error> {
         let name = segment.name().to_owned();
         let mode = segment.barrier_mode().ok_or_else(|| Error::Corrupt {
@@ -52,13 +70,20 @@ impl Link {
             segment,
             barrier,
             spin: options.spin,
-            peer_slot: peer.slots.start,
+            peer_slots: peer.slots.clone(),
             peer_bit: peer.ever_bit,
-            peer_seen: Cell::new(false),
-            last_probe: Cell::new(None),
-            probe_countdown: Cell::new(PROBE_EVERY),
-            poisoned: Cell::new(false),
+            peer_seen: AtomicBool::new(false),
+            last_probe: AtomicU64::new(0),
+            probe_countdown: AtomicU32::new(PROBE_EVERY),
+            poisoned: AtomicBool::new(false),
+            on_reap: |_, _, _| {},
         })
+    }
+
+    /// Sets what is done after a dead peer's slot is freed.
+    pub(crate) fn on_reap(mut self, on_reap: fn(&Segment, usize, Owner)) -> Self {
+        self.on_reap = on_reap;
+        self
     }
 
     /// The mode for a segment created now.
@@ -66,25 +91,36 @@ impl Link {
         Mode::for_new_segment()
     }
 
-    /// The peer attached once and has detached (or was found dead). Two
-    /// loads of rarely written words; no syscall.
+    /// The peer attached once and has detached (or was found dead). Loads
+    /// of rarely written words, one per peer slot; no syscall.
     #[inline]
     pub(crate) fn peer_gone(&self) -> bool {
         // `attached_ever` first: see `Segment::ever_attached`.
-        self.poisoned.get()
+        self.is_poisoned()
             || (self.peer_attached_ever()
-                && self.segment.endpoints()[self.peer_slot].owner().is_none())
+                && self.peer_table().iter().all(|slot| slot.owner().is_none()))
+    }
+
+    /// The peers' slots of the endpoint table.
+    #[inline]
+    fn peer_table(&self) -> &[crate::segment::EndpointSlot] {
+        // The range comes from the flavor's roles, checked against the
+        // validated table size when the role was claimed; `get` anyway.
+        self.segment
+            .endpoints()
+            .get(self.peer_slots.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the peer's role was ever taken. The bit is only ever set, so
     /// once seen it is remembered here instead of re-read from the segment.
     #[inline]
     fn peer_attached_ever(&self) -> bool {
-        if self.peer_seen.get() {
+        if self.peer_seen.load(Relaxed) {
             return true;
         }
         let seen = self.segment.ever_attached(self.peer_bit);
-        self.peer_seen.set(seen);
+        self.peer_seen.store(seen, Relaxed);
         seen
     }
 
@@ -117,16 +153,22 @@ impl Link {
     /// Like [`peer_gone`](Self::peer_gone), and once every [`PROBE_EVERY`]
     /// calls like [`peer_gone_or_dead`](Self::peer_gone_or_dead): a sender
     /// whose ring never fills never blocks, and would otherwise never learn
-    /// that its receiver died.
+    /// that its receiver died. With many peer slots (mpmc) the table is
+    /// looked at only then, not on every call.
     #[inline]
     pub(crate) fn peer_gone_now_and_then(&self) -> bool {
-        let left = self.probe_countdown.get();
+        // Racy between threads sharing the endpoint: a probe more or less.
+        let left = self.probe_countdown.load(Relaxed);
         if left == 0 {
-            self.probe_countdown.set(PROBE_EVERY);
+            self.probe_countdown.store(PROBE_EVERY, Relaxed);
             return self.peer_gone_or_dead();
         }
-        self.probe_countdown.set(left - 1);
-        self.peer_gone()
+        self.probe_countdown.store(left - 1, Relaxed);
+        if self.peer_slots.len() == 1 {
+            self.peer_gone()
+        } else {
+            self.is_poisoned()
+        }
     }
 
     /// Like [`peer_gone`](Self::peer_gone), but also probes whether the peer
@@ -134,36 +176,46 @@ impl Link {
     /// frees its role if it died.
     #[cold]
     pub(crate) fn peer_gone_or_dead(&self) -> bool {
-        let now = Instant::now();
-        let due = self
-            .last_probe
-            .get()
-            .is_none_or(|last| now.duration_since(last) >= LIVENESS_INTERVAL);
+        let now = (Instant::now().duration_since(epoch()).as_nanos() as u64).saturating_add(1);
+        let last = self.last_probe.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= LIVENESS_INTERVAL.as_nanos() as u64;
         if due {
-            self.last_probe.set(Some(now));
-            let slot = &self.segment.endpoints()[self.peer_slot];
-            if let Some(owner) = slot.owner().filter(|owner| !owner.alive()) {
-                slot.reap(owner);
-            }
+            self.last_probe.store(now, Relaxed);
+            self.reap_dead_peers();
         }
         self.peer_gone()
+    }
+
+    /// Frees the slots of peers whose processes died, telling the flavor
+    /// (see [`on_reap`](Self::on_reap)) about each.
+    pub(crate) fn reap_dead_peers(&self) {
+        for (index, slot) in self.peer_slots.clone().zip(self.peer_table()) {
+            if let Some(owner) = slot.owner().filter(|owner| !owner.alive()) {
+                if slot.reap(owner) {
+                    (self.on_reap)(&self.segment, index, owner);
+                }
+            }
+        }
     }
 
     /// Whether the ring was found corrupt; the endpoint then stays
     /// disconnected, even if the segment is repaired.
     #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
-        self.poisoned.get()
+        self.poisoned.load(Relaxed)
     }
 
     /// Records that the ring is corrupt.
     #[cold]
     pub(crate) fn poison(&self) {
-        self.poisoned.set(true);
+        self.poisoned.store(true, Relaxed);
     }
 
-    /// Every attached endpoint, for statistics.
-    pub(crate) fn endpoints(&self, roles: &[&'static str]) -> Vec<crate::stats::EndpointInfo> {
+    /// Every attached endpoint, for statistics; `role` names a slot's role.
+    pub(crate) fn endpoints(
+        &self,
+        role: impl Fn(usize) -> &'static str,
+    ) -> Vec<crate::stats::EndpointInfo> {
         let table = self.segment.endpoints();
         table
             .iter()
@@ -171,7 +223,7 @@ impl Link {
             .filter_map(|(i, slot)| {
                 let owner: Owner = slot.owner()?;
                 Some(crate::stats::EndpointInfo {
-                    role: roles.get(i).copied().unwrap_or("endpoint"),
+                    role: role(i),
                     pid: owner.pid(),
                     alive: owner.alive(),
                 })

@@ -1,4 +1,5 @@
-//! [`Options`]: capacity, permission mode and spin time of a channel.
+//! [`Options`]: capacity, permission mode, spin time and (mpsc) shards of a
+//! channel.
 
 use core::time::Duration;
 
@@ -23,6 +24,7 @@ pub struct Options {
     pub(crate) capacity: usize,
     pub(crate) mode: u32,
     pub(crate) spin: Duration,
+    pub(crate) shards: usize,
 }
 
 impl Options {
@@ -33,13 +35,19 @@ impl Options {
     /// The default time a blocked call spins before it sleeps. Long enough
     /// that a ping-pong at full speed never sleeps.
     pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+    /// The default number of shards of an mpsc channel: how many senders
+    /// may be attached at once.
+    pub const DEFAULT_SHARDS: usize = 16;
+    /// The most shards an mpsc channel may have.
+    pub const MAX_SHARDS: usize = 1024;
 
-    /// Capacity 1024, mode `0o600`, 50 µs of spinning.
+    /// Capacity 1024, mode `0o600`, 50 µs of spinning, 16 mpsc shards.
     pub fn new() -> Self {
         Self {
             capacity: Self::DEFAULT_CAPACITY,
             mode: Self::DEFAULT_MODE,
             spin: Self::DEFAULT_SPIN,
+            shards: Self::DEFAULT_SHARDS,
         }
     }
 
@@ -61,6 +69,15 @@ impl Options {
     /// sleeps at once: least CPU, most latency.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
+        self
+    }
+
+    /// For [`mpsc`](crate::mpsc): how many senders may be attached at once,
+    /// each with a ring of its own of [`capacity`](Self::capacity)
+    /// messages; 1 to [`MAX_SHARDS`](Self::MAX_SHARDS). Fixed for the
+    /// channel's life. Ignored by `open` and by the other flavors.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
         self
     }
 

@@ -36,12 +36,12 @@ pub use crate::error::{
 };
 
 use crate::link::Link;
-use crate::primitive::UnsafeCell;
-use crate::ring::spsc::{Consumer, PopError, Producer, PushError, Ring};
+use crate::ring::spsc::{PopError, Ring};
 use crate::ring::Indices;
 use crate::segment::{Claim, ElemType, Flavor, Segment, Spec};
+use crate::sender::{attach_ring, Consumer, Producer, RingSender};
 use crate::stats::Stats;
-use crate::wait::{block_on, Blocked, Doorbell, Phase, Wait};
+use crate::wait::Doorbell;
 use crate::{Options, ShmSafe};
 use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
@@ -88,13 +88,7 @@ fn spec<T: ShmSafe>() -> Spec {
             "message types aligned above a page are not supported"
         )
     };
-    Spec {
-        flavor: Flavor::Spsc,
-        elem: ElemType::of::<T>(),
-        endpoints: 2,
-        rings: 1,
-        ring_control: size_of::<Control>(),
-    }
+    Spec::new(Flavor::Spsc, ElemType::of::<T>(), 2, size_of::<Control>())
 }
 
 /// Creates a channel named `name` holding `capacity` messages, and returns
@@ -124,45 +118,13 @@ pub fn channel_with<T: ShmSafe>(
     Ok((tx, rx))
 }
 
-/// Maps the ring of `segment` and attaches the end made by `attach`.
-fn attach<T: ShmSafe, E>(
-    segment: Segment,
-    options: &Options,
-    peer: &Claim,
-    attach: unsafe fn(Ring<T>) -> Result<E, crate::ring::Corrupt>,
-) -> Result<(Link, E, NonNull<Control>), Error> {
-    let (control, slots) = segment.ring(0);
-    let control = control.cast::<Control>();
-    // SAFETY: the segment's validated layout holds a `Control` block at
-    // `control` and `capacity` slots of `T` after it, aligned for `T`; the
-    // mapping outlives the ring because both end up in the same endpoint,
-    // which drops the ring first. `UnsafeCell<T>` is `repr(transparent)`.
-    let ring = unsafe {
-        let indices = NonNull::from(&(*control.as_ptr()).indices);
-        Ring::new(
-            indices,
-            slots.cast::<UnsafeCell<T>>(),
-            segment.header_capacity(),
-        )
-    };
-    let name = segment.name().to_owned();
-    // SAFETY: the endpoint table gave this process the only claim on the role.
-    let end = unsafe { attach(ring) }.map_err(|_| Error::Corrupt {
-        name,
-        detail: "its ring positions contradict each other".into(),
-    })?;
-    Ok((Link::new(segment, options, peer)?, end, control))
-}
-
 /// The sending end of an spsc channel.
 ///
 /// One may be attached at a time. Dropping it (or its process dying)
 /// disconnects the channel once the receiver has taken what was sent.
 pub struct Sender<T: ShmSafe> {
-    producer: Producer<T>,
+    inner: RingSender<T>,
     control: NonNull<Control>,
-    link: Link,
-    _marker: PhantomData<T>,
 }
 
 /// The receiving end of an spsc channel.
@@ -239,22 +201,37 @@ impl<T: ShmSafe> Sender<T> {
     }
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
-        let (link, producer, control) = attach(segment, options, &RECEIVER, Producer::attach)?;
-        let sender = Self {
-            producer,
-            control,
-            link,
-            _marker: PhantomData,
+        // SAFETY: `Control` is `repr(C)` with `Indices` first; the segment
+        // is of `T`; we hold the sender's role; the producer moves into the
+        // same endpoint as the mapping, inside `RingSender`.
+        let producer = unsafe { attach_ring(&segment, 0, Producer::attach)? };
+        let control = segment.ring(0).0.cast::<Control>();
+        let link = Link::new(segment, options, &RECEIVER)?;
+        // SAFETY: the producer and both doorbells lie in `link`'s mapping;
+        // `not_full` is the sender's alone.
+        let inner = unsafe {
+            let control = control.as_ref();
+            RingSender::new(
+                producer,
+                NonNull::from(&*control.not_empty),
+                NonNull::from(&*control.not_full),
+                link,
+            )
         };
-        // Only this end sleeps on `not_full`; a predecessor killed in its
-        // sleep may have left its count behind.
-        sender.control().not_full.forget_sleepers();
-        Ok(sender)
+        Ok(Self { inner, control })
     }
 
     fn control(&self) -> &Control {
-        // SAFETY: see `attach`: valid while the mapping, owned by `self`, lives.
+        // SAFETY: it lies in the mapping that `self.inner` owns.
         unsafe { self.control.as_ref() }
+    }
+
+    fn link(&self) -> &Link {
+        &self.inner.link
+    }
+
+    fn ring(&self) -> &Ring<T> {
+        self.inner.producer().ring()
     }
 
     /// Sends `value` if there is room, without blocking.
@@ -265,22 +242,7 @@ impl<T: ShmSafe> Sender<T> {
     /// [`TrySendError::Disconnected`] if the receiver is gone. Either way the
     /// message is handed back.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        match self.push(value) {
-            Err(TrySendError::Full(value)) => Err(self.refuse(value)),
-            result => result,
-        }
-    }
-
-    /// A full ring: counts the refusal, and probes whether the receiver
-    /// died (rate-limited), so that a loop of `try_send` ends too.
-    #[cold]
-    fn refuse<V>(&self, value: V) -> TrySendError<V> {
-        self.producer.count_refusal();
-        if self.link.peer_gone_or_dead() {
-            TrySendError::Disconnected(value)
-        } else {
-            TrySendError::Full(value)
-        }
+        self.inner.try_send(value)
     }
 
     /// Sends `value`, waiting while the channel is full.
@@ -291,15 +253,7 @@ impl<T: ShmSafe> Sender<T> {
     /// dead (a dead receiver is noticed within a second).
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        if self.put(value) {
-            return Ok(());
-        }
-        match self.send_until(value, None) {
-            Ok(()) => Ok(()),
-            Err(SendTimeoutError::Disconnected(value) | SendTimeoutError::Timeout(value)) => {
-                Err(SendError(value))
-            }
-        }
+        self.inner.send(value)
     }
 
     /// Sends `value`, waiting at most `timeout` while the channel is full.
@@ -310,96 +264,7 @@ impl<T: ShmSafe> Sender<T> {
     /// [`SendTimeoutError::Disconnected`] if the receiver is gone.
     #[inline]
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        if self.put(value) {
-            return Ok(());
-        }
-        self.send_until(value, Instant::now().checked_add(timeout))
-    }
-
-    /// The fast path of the blocking sends: `true` if `value` went in.
-    /// Everything else is left to the out-of-line slow path.
-    #[inline(always)]
-    fn put(&self, value: T) -> bool {
-        if self.link.peer_gone_now_and_then() || self.producer.push(value).is_err() {
-            return false;
-        }
-        self.control().not_empty.notify(self.link.barrier);
-        true
-    }
-
-    #[inline(never)]
-    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let wait = Wait {
-            spin: self.link.spin,
-            deadline,
-        };
-        let poll = self.poll_with_hysteresis(|| self.push(value));
-        let dead = || {
-            self.link
-                .peer_gone_or_dead()
-                .then_some(Err(TrySendError::Disconnected(value)))
-        };
-        match block_on(
-            &self.control().not_full,
-            self.link.barrier,
-            wait,
-            poll,
-            dead,
-        ) {
-            Blocked::Done(Ok(())) => Ok(()),
-            Blocked::Done(Err(err)) => Err(SendTimeoutError::Disconnected(err.into_inner())),
-            Blocked::TimedOut => Err(SendTimeoutError::Timeout(value)),
-        }
-    }
-
-    /// The poll of a blocking send: `attempt` at once; once it found the
-    /// ring full, a spinning poll tries again only when a chunk of the ring
-    /// is free (see `Producer::has_room`), while an announced one (the last
-    /// look before sleeping, or the first after waking) takes any room, so a
-    /// single free slot is never slept through. A corrupt ring is left for
-    /// `attempt` to report.
-    #[inline]
-    fn poll_with_hysteresis<'a, R, V>(
-        &'a self,
-        attempt: impl Fn() -> Result<R, TrySendError<V>> + 'a,
-    ) -> impl FnMut(Phase) -> Option<Result<R, TrySendError<V>>> + 'a {
-        let mut waited = false;
-        move |phase| {
-            if phase == Phase::Spinning
-                && waited
-                && self.producer.has_room(self.producer.refill()) == Ok(false)
-                && !self.link.peer_gone()
-            {
-                return None;
-            }
-            match attempt() {
-                Err(TrySendError::Full(_)) => {
-                    waited = true;
-                    None
-                }
-                done => Some(done),
-            }
-        }
-    }
-
-    #[inline]
-    fn push(&self, value: T) -> Result<(), TrySendError<T>> {
-        if self.link.peer_gone_now_and_then() {
-            return Err(TrySendError::Disconnected(value));
-        }
-        match self.producer.push(value) {
-            Ok(()) => {
-                self.control().not_empty.notify(self.link.barrier);
-                Ok(())
-            }
-            // No liveness probe here, on the blocking path's poll: that path
-            // probes after each sleep, and `try_send` in `refuse`.
-            Err(PushError::Full) => Err(TrySendError::Full(value)),
-            Err(PushError::Corrupt) => {
-                self.link.poison();
-                Err(TrySendError::Disconnected(value))
-            }
-        }
+        self.inner.send_timeout(value, timeout)
     }
 
     /// Sends as many of `values` as fit, in order, with one publish, without
@@ -410,10 +275,7 @@ impl<T: ShmSafe> Sender<T> {
     /// [`TrySendError::Full`] if none fit, [`TrySendError::Disconnected`] if
     /// the receiver is gone.
     pub fn try_send_batch(&self, values: &[T]) -> Result<usize, TrySendError<()>> {
-        match self.push_batch(values) {
-            Err(TrySendError::Full(())) => Err(self.refuse(())),
-            result => result,
-        }
+        self.inner.try_send_batch(values)
     }
 
     /// Sends all of `values`, in order, waiting while the channel is full;
@@ -424,49 +286,7 @@ impl<T: ShmSafe> Sender<T> {
     /// [`SendError`] holding how many were sent (and will be received) if
     /// the receiver is gone before all were.
     pub fn send_batch(&self, values: &[T]) -> Result<(), SendError<usize>> {
-        let mut sent = 0;
-        while sent < values.len() {
-            let rest = &values[sent..];
-            let wait = Wait {
-                spin: self.link.spin,
-                deadline: None,
-            };
-            let poll = self.poll_with_hysteresis(|| self.push_batch(rest));
-            let dead = || {
-                self.link
-                    .peer_gone_or_dead()
-                    .then_some(Err(TrySendError::Disconnected(())))
-            };
-            match block_on(
-                &self.control().not_full,
-                self.link.barrier,
-                wait,
-                poll,
-                dead,
-            ) {
-                Blocked::Done(Ok(count)) => sent += count,
-                Blocked::Done(Err(_)) | Blocked::TimedOut => return Err(SendError(sent)),
-            }
-        }
-        Ok(())
-    }
-
-    fn push_batch(&self, values: &[T]) -> Result<usize, TrySendError<()>> {
-        if self.link.peer_gone_now_and_then() {
-            return Err(TrySendError::Disconnected(()));
-        }
-        match self.producer.push_slice(values) {
-            Ok(0) if values.is_empty() => Ok(0),
-            Ok(0) => Err(TrySendError::Full(())),
-            Ok(sent) => {
-                self.control().not_empty.notify(self.link.barrier);
-                Ok(sent)
-            }
-            Err(_) => {
-                self.link.poison();
-                Err(TrySendError::Disconnected(()))
-            }
-        }
+        self.inner.send_batch(values)
     }
 }
 
@@ -521,7 +341,10 @@ impl<T: ShmSafe> Receiver<T> {
     }
 
     fn from_segment(segment: Segment, options: &Options) -> Result<Self, Error> {
-        let (link, consumer, control) = attach(segment, options, &SENDER, Consumer::attach)?;
+        // SAFETY: as in `Sender::from_segment`, for the receiver's role.
+        let consumer = unsafe { attach_ring(&segment, 0, Consumer::attach)? };
+        let control = segment.ring(0).0.cast::<Control>();
+        let link = Link::new(segment, options, &SENDER)?;
         let receiver = Self {
             consumer,
             control,
@@ -534,8 +357,16 @@ impl<T: ShmSafe> Receiver<T> {
     }
 
     fn control(&self) -> &Control {
-        // SAFETY: see `attach`: valid while the mapping, owned by `self`, lives.
+        // SAFETY: it lies in the mapping that `self.link` owns.
         unsafe { self.control.as_ref() }
+    }
+
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn ring(&self) -> &Ring<T> {
+        self.consumer.ring()
     }
 
     /// Receives a message if one is waiting, without blocking.
@@ -715,18 +546,18 @@ impl<T: ShmSafe> Receiver<T> {
 
 /// Queries both ends answer alike.
 macro_rules! common_queries {
-    ($end:ident, $ring:ident) => {
+    ($end:ident) => {
         impl<T: ShmSafe> $end<T> {
             /// Messages the channel holds (the requested capacity, rounded up
             /// to a power of two).
             pub fn capacity(&self) -> usize {
-                self.$ring.ring().capacity() as usize
+                self.ring().capacity() as usize
             }
 
             /// Messages waiting now. The other end may change it at any
             /// moment, so it is a hint, exact only when that end is idle.
             pub fn len(&self) -> usize {
-                self.$ring.ring().len().unwrap_or(0) as usize
+                self.ring().len().unwrap_or(0) as usize
             }
 
             /// Whether no message is waiting now (a hint, as for [`len`](Self::len)).
@@ -741,7 +572,7 @@ macro_rules! common_queries {
 
             /// The channel's name, as given when creating or opening it.
             pub fn name(&self) -> &str {
-                self.link.segment.name()
+                self.link().segment.name()
             }
 
             /// The channel's counters, read from the segment.
@@ -754,7 +585,9 @@ macro_rules! common_queries {
                     capacity: self.capacity() as u64,
                     high_water: snapshot.high_water,
                     full: snapshot.refusals,
-                    endpoints: self.link.endpoints(&ROLES),
+                    endpoints: self
+                        .link()
+                        .endpoints(|i| ROLES.get(i).copied().unwrap_or("endpoint")),
                 }
             }
         }
@@ -768,90 +601,21 @@ macro_rules! common_queries {
                     .finish_non_exhaustive()
             }
         }
-
-        impl<T: ShmSafe> Drop for $end<T> {
-            fn drop(&mut self) {
-                self.link.segment.detach();
-                // Wake the peer, asleep on either doorbell, to see us gone.
-                let control = self.control();
-                control.not_empty.ring();
-                control.not_full.ring();
-            }
-        }
     };
 }
 
-common_queries!(Sender, producer);
-common_queries!(Receiver, consumer);
+common_queries!(Sender);
+common_queries!(Receiver);
 
-/// A blocking iterator over a [`Receiver`]'s messages; see [`Receiver::iter`].
-pub struct Iter<'a, T: ShmSafe> {
-    rx: &'a Receiver<T>,
-}
-
-/// A non-blocking iterator over a [`Receiver`]'s messages; see
-/// [`Receiver::try_iter`].
-pub struct TryIter<'a, T: ShmSafe> {
-    rx: &'a Receiver<T>,
-}
-
-/// An owning blocking iterator over a [`Receiver`]'s messages.
-pub struct IntoIter<T: ShmSafe> {
-    rx: Receiver<T>,
-}
-
-// `Debug` without a `T: Debug` bound: the receiver's own `Debug` needs none.
-impl<T: ShmSafe> core::fmt::Debug for Iter<'_, T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Iter").field("rx", self.rx).finish()
+impl<T: ShmSafe> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.link.segment.detach();
+        // Wake the sender, asleep on `not_full`, to see us gone (and our own
+        // bell, in case a predecessor's sleeper count lingers).
+        let control = self.control();
+        control.not_empty.ring();
+        control.not_full.ring();
     }
 }
 
-impl<T: ShmSafe> core::fmt::Debug for TryIter<'_, T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TryIter").field("rx", self.rx).finish()
-    }
-}
-
-impl<T: ShmSafe> core::fmt::Debug for IntoIter<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
-    }
-}
-
-impl<T: ShmSafe> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T: ShmSafe> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl<T: ShmSafe> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<'a, T: ShmSafe> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T: ShmSafe> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
-    }
-}
+crate::iter::receiver_iterators!();

@@ -100,8 +100,9 @@ impl EndpointSlot {
     }
 
     /// Takes the slot for `me` if it is free or its owner is dead; otherwise
-    /// returns the live owner.
-    pub(crate) fn claim(&self, me: Owner) -> Result<(), Owner> {
+    /// returns the live owner. On success, returns the dead owner it took
+    /// the slot from, if any, so the caller can clean up after it.
+    pub(crate) fn claim(&self, me: Owner) -> Result<Option<Owner>, Owner> {
         // Each failed exchange means the word changed under us; a hostile
         // writer could make that go on forever, so the attempts are bounded.
         const ATTEMPTS: u32 = 16;
@@ -112,7 +113,8 @@ impl EndpointSlot {
                 .owner
                 .compare_exchange(current, me.0, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(()),
+                Ok(0) => return Ok(None),
+                Ok(dead) => return Ok(Some(Owner(dead))),
                 Err(0) => current = 0,
                 Err(word) if Owner(word).alive() => return Err(Owner(word)),
                 Err(word) => current = word,
@@ -130,17 +132,14 @@ impl EndpointSlot {
             .compare_exchange(me.0, 0, Ordering::Release, Ordering::Relaxed);
     }
 
-    /// Frees the slot if its owner is `dead`; returns whether it is free now.
+    /// Frees the slot if its owner is `dead`; returns whether this call
+    /// freed it (so that one survivor, not each, cleans up after the dead).
     pub(crate) fn reap(&self, dead: Owner) -> bool {
         // AcqRel: acquires what the dead owner published before it died (see
         // the module notes), and releases the free slot to the next claim.
-        match self
-            .owner
+        self.owner
             .compare_exchange(dead.0, 0, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) | Err(0) => true,
-            Err(_) => false,
-        }
+            .is_ok()
     }
 
     /// Whether the slot is free or held by a dead process.
@@ -272,7 +271,7 @@ mod tests {
     fn claim_release_reap() {
         let slot = EndpointSlot::default();
         let me = Owner::me();
-        slot.claim(me).unwrap();
+        assert_eq!(slot.claim(me), Ok(None));
         assert_eq!(slot.owner(), Some(me));
         assert_eq!(slot.claim(me), Err(me));
         slot.release(me);
@@ -280,7 +279,7 @@ mod tests {
         let dead = Owner::pack(me.pid(), me.started().wrapping_add(1));
         slot.claim(dead).unwrap();
         assert!(slot.vacant());
-        slot.claim(me).unwrap(); // takes over from the dead owner
+        assert_eq!(slot.claim(me), Ok(Some(dead))); // takes over from the dead owner
         assert_eq!(slot.owner(), Some(me));
         assert!(!slot.reap(dead));
     }

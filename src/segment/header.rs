@@ -7,6 +7,7 @@
 //! | 0 | [`Header`]: fixed facts, written once by the creator |
 //! | 512 | [`Control`]: the initialized word and other live words |
 //! | 576 | the endpoint table, one [`EndpointSlot`](super::endpoints::EndpointSlot) per role or shard |
+//! | [`Layout::shared`] | the flavor's shared control block, if it has one (mpsc) |
 //! | [`Layout::rings`] | each ring: the flavor's control block, then its slots |
 //!
 //! Nothing an opener uses is taken from the header on trust: it copies the
@@ -35,12 +36,16 @@ pub(crate) const TYPE_NAME_CAP: usize = 64;
 pub(crate) const LAYOUT_CAP: usize = 256;
 /// The most bytes of slots one ring may have (1 TiB).
 pub(crate) const MAX_RING_BYTES: u64 = 1 << 40;
+/// The most shards (senders) an mpsc channel may have.
+pub(crate) const MAX_SHARDS: u32 = 1024;
 
 /// Which flavor a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum Flavor {
     Spsc = 1,
+    Mpsc = 2,
+    Mpmc = 3,
     Bytes = 4,
 }
 
@@ -48,6 +53,8 @@ impl Flavor {
     pub(crate) fn from_u32(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(Self::Spsc),
+            2 => Some(Self::Mpsc),
+            3 => Some(Self::Mpmc),
             4 => Some(Self::Bytes),
             _ => None,
         }
@@ -57,6 +64,8 @@ impl Flavor {
     pub(crate) fn module(self) -> &'static str {
         match self {
             Self::Spsc => "shmchan::spsc",
+            Self::Mpsc => "shmchan::mpsc",
+            Self::Mpmc => "shmchan::mpmc",
             Self::Bytes => "shmchan::bytes",
         }
     }
@@ -137,15 +146,43 @@ impl ElemType {
 pub(crate) struct Spec {
     pub(crate) flavor: Flavor,
     pub(crate) elem: ElemType,
+    /// Bytes and alignment of one slot of a ring: the message itself, or
+    /// (mpmc) the message with its sequence word.
+    pub(crate) slot_size: usize,
+    pub(crate) slot_align: usize,
     pub(crate) endpoints: u32,
     pub(crate) rings: u32,
+    /// One ring per sender (mpsc): an opener takes the number of rings from
+    /// the header (1 to [`MAX_SHARDS`]), with one endpoint more than rings.
+    pub(crate) sharded: bool,
+    /// Bytes of the flavor's control block shared by all rings.
+    pub(crate) shared_control: usize,
     /// Bytes of the flavor's control block at the start of each ring.
     pub(crate) ring_control: usize,
+}
+
+impl Spec {
+    /// The usual shape: a ring of messages of type `elem`, no shared block.
+    pub(crate) fn new(flavor: Flavor, elem: ElemType, endpoints: u32, ring_control: usize) -> Self {
+        Self {
+            flavor,
+            elem,
+            slot_size: elem.size,
+            slot_align: elem.align,
+            endpoints,
+            rings: 1,
+            sharded: false,
+            shared_control: 0,
+            ring_control,
+        }
+    }
 }
 
 /// Where things are in a segment; computed, never read from the segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
+    /// Offset of the flavor's shared control block.
+    pub(crate) shared: usize,
     /// Offset of ring 0's control block.
     pub(crate) rings: usize,
     /// Bytes from one ring to the next.
@@ -164,17 +201,19 @@ impl Layout {
     /// The layout of `spec` with `capacity` messages per ring, or `None` if
     /// it does not fit in memory.
     pub(crate) fn compute(spec: &Spec, capacity: u64) -> Option<Self> {
-        let align = spec.elem.align.max(RING_ALIGN);
-        let slot_bytes = capacity.checked_mul(spec.elem.size as u64)?;
+        let align = spec.slot_align.max(RING_ALIGN);
+        let slot_bytes = capacity.checked_mul(spec.slot_size as u64)?;
         if slot_bytes > MAX_RING_BYTES || !align.is_power_of_two() {
             return None;
         }
         let table = (spec.endpoints as usize).checked_mul(size_of::<EndpointSlot>())?;
-        let rings = round_up(ENDPOINTS_OFFSET.checked_add(table)?, align)?;
+        let shared = round_up(ENDPOINTS_OFFSET.checked_add(table)?, RING_ALIGN)?;
+        let rings = round_up(shared.checked_add(spec.shared_control)?, align)?;
         let slots = round_up(spec.ring_control, align)?;
         let ring_stride = round_up(slots.checked_add(usize::try_from(slot_bytes).ok()?)?, align)?;
         let total = rings.checked_add(ring_stride.checked_mul(spec.rings as usize)?)?;
         Some(Self {
+            shared,
             rings,
             ring_stride,
             slots,
@@ -224,7 +263,8 @@ pub(crate) enum Refusal {
 }
 
 /// Checks a header copied from a segment of `file_size` bytes against what
-/// `spec` expects, and returns the layout to use.
+/// `spec` expects, and returns the layout to use. A sharded spec takes its
+/// number of rings from the header.
 pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<Layout, Refusal> {
     use Refusal::{Corrupt, Incompatible};
     if header.magic != MAGIC {
@@ -257,12 +297,18 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
             header.capacity
         )));
     }
+    let mut spec = *spec;
+    if spec.sharded && (1..=MAX_SHARDS).contains(&header.rings) {
+        spec.rings = header.rings;
+        spec.endpoints = header.rings + 1;
+    }
     if header.endpoints != spec.endpoints || header.rings != spec.rings {
         return Err(Corrupt(format!(
             "{} endpoints and {} rings, expected {} and {}",
             header.endpoints, header.rings, spec.endpoints, spec.rings
         )));
     }
+    let spec = &spec;
     match crate::wait::Mode::from_u32(header.barrier_mode) {
         None => {
             return Err(Corrupt(format!(
@@ -351,13 +397,7 @@ mod tests {
     use super::*;
 
     fn spec() -> Spec {
-        Spec {
-            flavor: Flavor::Spsc,
-            elem: ElemType::of::<u64>(),
-            endpoints: 2,
-            rings: 1,
-            ring_control: 512,
-        }
+        Spec::new(Flavor::Spsc, ElemType::of::<u64>(), 2, 512)
     }
 
     #[test]

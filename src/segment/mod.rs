@@ -75,6 +75,8 @@ pub(crate) struct Segment {
     layout: Layout,
     /// Our slot in the endpoint table, until we detach.
     slot: Option<usize>,
+    /// The dead process whose slot we took over, if any.
+    inherited: Option<Owner>,
 }
 
 impl Segment {
@@ -237,6 +239,61 @@ impl Segment {
         unsafe { core::slice::from_raw_parts(ptr, self.header.endpoints as usize) }
     }
 
+    /// Rings in the segment (validated: see `header::validate`).
+    pub(crate) fn rings(&self) -> usize {
+        self.header.rings as usize
+    }
+
+    /// The flavor's shared control block.
+    pub(crate) fn shared(&self) -> NonNull<u8> {
+        // SAFETY: `Layout::compute` placed the shared block inside the
+        // `layout.total` bytes that the file (and so the mapping) holds.
+        unsafe { self.base().add(self.layout.shared) }
+    }
+
+    /// Our slot in the endpoint table, while attached.
+    pub(crate) fn slot(&self) -> Option<usize> {
+        self.slot
+    }
+
+    /// The dead process whose slot we took when attaching, if any: what it
+    /// left half done is ours to clean up.
+    pub(crate) fn inherited(&self) -> Option<Owner> {
+        self.inherited
+    }
+
+    /// Maps the segment again and takes another role in it, for a second
+    /// endpoint of this process (an mpsc sender's clone). No lock is needed:
+    /// while we hold our own role the segment is neither unlinked for
+    /// being unused nor replaced as stale.
+    pub(crate) fn try_clone(&self, claim: &Claim) -> Result<Self, Error> {
+        let file = self.file.try_clone().map_err(|source| Error::Io {
+            name: self.name.clone(),
+            op: "duplicate the segment's descriptor",
+            source,
+        })?;
+        let map = memmap2::MmapOptions::new()
+            .len(self.layout.total)
+            .map_raw(&file)
+            .map_err(|source| Error::Io {
+                name: self.name.clone(),
+                op: "map the segment",
+                source,
+            })?;
+        let mut segment = Segment {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            file,
+            map,
+            header: self.header,
+            layout: self.layout,
+            slot: None,
+            inherited: None,
+        };
+        segment.claim_role(claim)?;
+        Ok(segment)
+    }
+
     /// The start of ring `index`'s control block and of its slots.
     pub(crate) fn ring(&self, index: usize) -> (NonNull<u8>, NonNull<u8>) {
         assert!(
@@ -294,8 +351,9 @@ impl Segment {
                 break;
             };
             match slot.claim(me) {
-                Ok(()) => {
+                Ok(dead) => {
                     self.slot = Some(index);
+                    self.inherited = dead;
                     // Release: pairs with `ever_attached`'s Acquire.
                     self.control()
                         .attached_ever
@@ -563,6 +621,7 @@ impl Mapped {
             header,
             layout,
             slot: None,
+            inherited: None,
         };
         segment.claim_role(claim)?;
         Ok(segment)
@@ -630,6 +689,7 @@ impl New<'_> {
             header,
             layout: self.layout,
             slot: None,
+            inherited: None,
         };
         segment.claim_role(claim)?;
         // Release: SYNC POINT with an opener's Acquire load in `Found::inspect`.
