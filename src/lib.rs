@@ -48,6 +48,8 @@
 //! | module | senders | receivers | order |
 //! |---|---|---|---|
 //! | [`spsc`] | one at a time | one at a time | FIFO |
+//! | [`mpsc`] | up to the shard count (default 16), each with a ring of its own | one at a time | FIFO per sender |
+//! | [`mpmc`] | any number of threads, in up to 64 processes (`Clone`) | likewise | FIFO (in the order sends claimed their cells) |
 //! | [`bytes`] (variable-length `&[u8]` messages) | one at a time | one at a time | FIFO |
 //!
 //! # Disconnection and dead peers
@@ -82,6 +84,8 @@ mod iter;
 mod link;
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(not(loom))]
+pub mod mpmc;
 #[cfg(not(loom))]
 pub mod mpsc;
 #[cfg(not(loom))]

@@ -33,7 +33,7 @@ pub(crate) struct Link {
     /// Whether the peer's role was seen taken once (never cleared).
     peer_seen: AtomicBool,
     /// When the peer's liveness was last probed (it costs syscalls), as
-    /// nanoseconds since [`epoch`] plus one; 0 for never.
+    /// nanoseconds since a process-wide epoch plus one; 0 for never.
     last_probe: AtomicU64,
     /// Calls of [`peer_gone_now_and_then`](Self::peer_gone_now_and_then)
     /// left before it probes the peer's liveness.
@@ -46,10 +46,19 @@ pub(crate) struct Link {
     on_reap: fn(&Segment, usize, Owner),
 }
 
-/// The process's reference point for [`Link::last_probe`].
-fn epoch() -> Instant {
+/// Whether a liveness probe last made at `last` (see [`Link::last_probe`])
+/// is due again: at most one per [`LIVENESS_INTERVAL`], since each costs
+/// syscalls. If so, records now as the last.
+pub(crate) fn probe_due(last: &AtomicU64) -> bool {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let now = (epoch.elapsed().as_nanos() as u64).saturating_add(1);
+    let then = last.load(Relaxed);
+    let due = then == 0 || now.saturating_sub(then) >= LIVENESS_INTERVAL.as_nanos() as u64;
+    if due {
+        last.store(now, Relaxed);
+    }
+    due
 }
 
 impl Link {
@@ -176,11 +185,7 @@ impl Link {
     /// frees its role if it died.
     #[cold]
     pub(crate) fn peer_gone_or_dead(&self) -> bool {
-        let now = (Instant::now().duration_since(epoch()).as_nanos() as u64).saturating_add(1);
-        let last = self.last_probe.load(Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= LIVENESS_INTERVAL.as_nanos() as u64;
-        if due {
-            self.last_probe.store(now, Relaxed);
+        if probe_due(&self.last_probe) {
             self.reap_dead_peers();
         }
         self.peer_gone()

@@ -11,6 +11,9 @@ pub(crate) mod spsc;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod bytes;
 
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) mod mpmc;
+
 use crate::primitive::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 

@@ -18,6 +18,7 @@
 use super::endpoints::EndpointSlot;
 use crate::primitive::AtomicU32;
 use core::mem::{align_of, size_of};
+use core::ptr::NonNull;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The first eight bytes of every shmchan segment.
@@ -141,6 +142,10 @@ impl ElemType {
     }
 }
 
+/// Writes a new ring's initial state: given its control block, its slots
+/// and its capacity. (See [`Spec::init_ring`].)
+pub(crate) type InitRing = unsafe fn(NonNull<u8>, NonNull<u8>, u64);
+
 /// What a flavor expects of a segment.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Spec {
@@ -159,6 +164,10 @@ pub(crate) struct Spec {
     pub(crate) shared_control: usize,
     /// Bytes of the flavor's control block at the start of each ring.
     pub(crate) ring_control: usize,
+    /// Writes a new ring's initial state, where all zeros is not one (the
+    /// mpmc cells' sequence words): given the ring's control block, its
+    /// slots and its capacity, in a segment nobody else sees yet.
+    pub(crate) init_ring: Option<InitRing>,
 }
 
 impl Spec {
@@ -174,6 +183,7 @@ impl Spec {
             sharded: false,
             shared_control: 0,
             ring_control,
+            init_ring: None,
         }
     }
 }
@@ -333,7 +343,10 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
             header.capacity
         ))
     })?;
-    if header.total_size != layout.total as u64 || file_size < layout.total as u64 {
+    // Exactly: a creator sizes the file to its layout, and a header that
+    // describes a smaller channel than the file holds would have us lay
+    // rings over the wrong bytes.
+    if header.total_size != layout.total as u64 || file_size != layout.total as u64 {
         return Err(Corrupt(format!(
             "its header says {} bytes, its file has {file_size}, its layout needs {}",
             header.total_size, layout.total

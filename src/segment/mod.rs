@@ -75,8 +75,6 @@ pub(crate) struct Segment {
     layout: Layout,
     /// Our slot in the endpoint table, until we detach.
     slot: Option<usize>,
-    /// The dead process whose slot we took over, if any.
-    inherited: Option<Owner>,
 }
 
 impl Segment {
@@ -256,12 +254,6 @@ impl Segment {
         self.slot
     }
 
-    /// The dead process whose slot we took when attaching, if any: what it
-    /// left half done is ours to clean up.
-    pub(crate) fn inherited(&self) -> Option<Owner> {
-        self.inherited
-    }
-
     /// Maps the segment again and takes another role in it, for a second
     /// endpoint of this process (an mpsc sender's clone). No lock is needed:
     /// while we hold our own role the segment is neither unlinked for
@@ -288,7 +280,6 @@ impl Segment {
             header: self.header,
             layout: self.layout,
             slot: None,
-            inherited: None,
         };
         segment.claim_role(claim)?;
         Ok(segment)
@@ -351,9 +342,8 @@ impl Segment {
                 break;
             };
             match slot.claim(me) {
-                Ok(dead) => {
+                Ok(_) => {
                     self.slot = Some(index);
-                    self.inherited = dead;
                     // Release: pairs with `ever_attached`'s Acquire.
                     self.control()
                         .attached_ever
@@ -621,7 +611,6 @@ impl Mapped {
             header,
             layout,
             slot: None,
-            inherited: None,
         };
         segment.claim_role(claim)?;
         Ok(segment)
@@ -689,8 +678,16 @@ impl New<'_> {
             header,
             layout: self.layout,
             slot: None,
-            inherited: None,
         };
+        if let Some(init) = self.spec.init_ring {
+            for ring in 0..segment.rings() {
+                let (control, slots) = segment.ring(ring);
+                // SAFETY: the layout puts the ring's control block and its
+                // `capacity` slots there, inside the new mapping, which
+                // nobody else reads before `init` is set below.
+                unsafe { init(control, slots, self.capacity) };
+            }
+        }
         segment.claim_role(claim)?;
         // Release: SYNC POINT with an opener's Acquire load in `Found::inspect`.
         segment.control().init.store(INITIALIZED, Ordering::Release);

@@ -111,6 +111,22 @@ impl Doorbell {
         self.sleepers.store(0, Ordering::Relaxed);
     }
 
+    /// Takes a dead endpoint's sleepers, counted in its `tally`, off the
+    /// count (see [`block_on_tallied`]). Called once per death: by the
+    /// survivor that freed the dead endpoint's slot, or by the endpoint that
+    /// took the slot over; the tally's swap makes a second call a no-op.
+    pub(crate) fn settle(&self, tally: &AtomicU32) {
+        // Relaxed: the dead process changes neither word any more.
+        let dead = tally.swap(0, Ordering::Relaxed);
+        if dead != 0 {
+            let _ = self
+                .sleepers
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(dead))
+                });
+        }
+    }
+
     pub(crate) fn seq(&self) -> &AtomicU32 {
         &self.seq
     }
@@ -163,13 +179,34 @@ pub(crate) fn block_on<R>(
 ) -> Blocked<R> {
     match poll(Phase::Spinning) {
         Some(r) => Blocked::Done(r),
-        None => block_on_slow(bell, barrier, wait, poll, check_peer),
+        None => block_on_slow(bell, None, barrier, wait, poll, check_peer),
+    }
+}
+
+/// [`block_on`] for a doorbell that waiters of many endpoints share (mpmc):
+/// while announced, the waiter is also counted in `tally`, its endpoint's
+/// own count. If the endpoint's process dies asleep, a survivor subtracts
+/// the tally from the doorbell's count (see [`Doorbell::settle`]), which
+/// would otherwise stay raised for good and make every publish ring.
+#[inline(always)]
+pub(crate) fn block_on_tallied<R>(
+    bell: &Doorbell,
+    tally: &AtomicU32,
+    barrier: Barrier,
+    wait: Wait,
+    mut poll: impl FnMut(Phase) -> Option<R>,
+    check_peer: impl FnMut() -> Option<R>,
+) -> Blocked<R> {
+    match poll(Phase::Spinning) {
+        Some(r) => Blocked::Done(r),
+        None => block_on_slow(bell, Some(tally), barrier, wait, poll, check_peer),
     }
 }
 
 #[inline(never)]
 fn block_on_slow<R>(
     bell: &Doorbell,
+    tally: Option<&AtomicU32>,
     barrier: Barrier,
     wait: Wait,
     mut poll: impl FnMut(Phase) -> Option<R>,
@@ -194,10 +231,19 @@ fn block_on_slow<R>(
         return Blocked::Done(r);
     }
     // Announced. Relaxed: ordered against the re-check by `heavy` below.
+    // The tally first, so that it never counts less than we added to the
+    // doorbell (a survivor settling it would then leave a count behind).
+    if let Some(tally) = tally {
+        // Relaxed: read only by a survivor after our death.
+        tally.fetch_add(1, Ordering::Relaxed);
+    }
     bell.sleepers.fetch_add(1, Ordering::Relaxed);
     let result = sleep(bell, barrier, wait.deadline, poll, check_peer);
     // Awake for good. Relaxed: a publisher that still sees us rings in vain.
     bell.sleepers.fetch_sub(1, Ordering::Relaxed);
+    if let Some(tally) = tally {
+        tally.fetch_sub(1, Ordering::Relaxed);
+    }
     result
 }
 
