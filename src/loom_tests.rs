@@ -439,7 +439,7 @@ mod mpmc {
         queue: HeapQueue<u64>,
         not_empty: Doorbell,
         not_full: Doorbell,
-        tally: [AtomicU32; 4],
+        tally: [AtomicU32; 66],
     }
 
     impl Shared {
@@ -448,7 +448,7 @@ mod mpmc {
                 queue: HeapQueue::new(capacity),
                 not_empty: Doorbell::default(),
                 not_full: Doorbell::default(),
-                tally: Default::default(),
+                tally: core::array::from_fn(|_| AtomicU32::new(0)),
             })
         }
 
@@ -502,13 +502,12 @@ mod mpmc {
         value
     }
 
-    /// Two producers (one sending two messages, one sending one) and two
-    /// consumers (taking two and one) through two cells, all spinning: each
-    /// message is taken exactly once, and the two-message producer's
-    /// messages come out in its order.
+    /// Two producers race for two cells with three messages, so one of
+    /// them meets the full edge (and sleeps there); one consumer drains. Each message arrives
+    /// once, and each producer's in its order.
     #[test]
-    fn two_producers_two_consumers_each_message_exactly_once() {
-        super::bounded(2).check(|| {
+    fn two_producers_through_the_full_edge() {
+        super::bounded(3).check(|| {
             let shared = Shared::new(2);
             let producers: Vec<_> = [vec![1u64, 2], vec![10]]
                 .into_iter()
@@ -518,50 +517,83 @@ mod mpmc {
                     thread::spawn(move || {
                         let queue = shared.view();
                         for value in values {
-                            while let Err(err) = queue.push(value, who as u8) {
-                                assert!(matches!(err, PushError::Full(_)), "{err:?}");
-                                thread::yield_now();
-                            }
+                            send(&shared, &queue, who as u8, value);
                         }
                     })
                 })
                 .collect();
-            let consumers: Vec<_> = [(2u8, 2usize), (3, 1)]
+            let queue = shared.view();
+            let got: Vec<u64> = (0..3).map(|_| recv(&shared, &queue, 64)).collect();
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            let first = got.iter().position(|&v| v == 1).unwrap();
+            let second = got.iter().position(|&v| v == 2).unwrap();
+            assert!(first < second, "{got:?}");
+            let mut sorted = got.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [1, 2, 10]);
+            assert_eq!(queue.pop(64), Err(PopError::Empty(None)));
+        });
+    }
+
+    /// Two consumers race for what one producer sends through two cells,
+    /// meeting (and sleeping at) the empty edge: each message is taken once, and each
+    /// consumer sees its share in order.
+    #[test]
+    fn two_consumers_through_the_empty_edge() {
+        super::bounded(3).check(|| {
+            let shared = Shared::new(2);
+            let consumers: Vec<_> = [(64u8, 2usize), (65, 1)]
                 .into_iter()
                 .map(|(who, count)| {
                     let shared = shared.clone();
                     thread::spawn(move || {
                         let queue = shared.view();
-                        let mut got = Vec::new();
-                        while got.len() < count {
-                            match queue.pop(who) {
-                                Ok(value) => got.push(value),
-                                Err(PopError::Empty(_)) => thread::yield_now(),
-                                Err(PopError::Corrupt) => panic!("corrupt queue"),
-                            }
-                        }
-                        got
+                        (0..count)
+                            .map(|_| recv(&shared, &queue, who))
+                            .collect::<Vec<u64>>()
                     })
                 })
                 .collect();
-            for producer in producers {
-                producer.join().unwrap();
+            let queue = shared.view();
+            for value in 1..=3 {
+                send(&shared, &queue, 0, value);
             }
             let taken: Vec<Vec<u64>> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
             for got in &taken {
-                // FIFO: a consumer that got both of the first producer's
-                // messages got them in order.
-                if let (Some(a), Some(b)) = (
-                    got.iter().position(|&v| v == 1),
-                    got.iter().position(|&v| v == 2),
-                ) {
-                    assert!(a < b, "{got:?}");
-                }
+                assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
             }
-            let mut all: Vec<u64> = taken.concat();
+            let mut all = taken.concat();
             all.sort_unstable();
-            assert_eq!(all, [1, 2, 10]);
-            assert_eq!(shared.view().pop(2), Err(PopError::Empty(None)));
+            assert_eq!(all, [1, 2, 3]);
+        });
+    }
+
+    /// Two producers and two consumers at once, one message each, over two
+    /// cells: every claim races another of its kind.
+    #[test]
+    fn two_producers_two_consumers_each_message_exactly_once() {
+        super::bounded(2).check(|| {
+            let shared = Shared::new(2);
+            let producers: Vec<_> = [1u64, 2]
+                .into_iter()
+                .enumerate()
+                .map(|(who, value)| {
+                    let shared = shared.clone();
+                    thread::spawn(move || send(&shared, &shared.view(), who as u8, value))
+                })
+                .collect();
+            let peer = shared.clone();
+            let consumer = thread::spawn(move || recv(&peer, &peer.view(), 65));
+            let mine = recv(&shared, &shared.view(), 64);
+            let theirs = consumer.join().unwrap();
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            let mut all = [mine, theirs];
+            all.sort_unstable();
+            assert_eq!(all, [1, 2]);
         });
     }
 

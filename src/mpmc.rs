@@ -51,6 +51,7 @@ use crate::wait::{block_on_tallied, Blocked, Doorbell, Wait};
 use crate::{Options, ShmSafe};
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicBool;
 use core::time::Duration;
 use crossbeam_utils::CachePadded;
 use std::sync::Arc;
@@ -171,6 +172,9 @@ struct Endpoint<T: ShmSafe> {
     who: u8,
     /// When a stuck cell's claimer was last checked for life.
     last_rescue: AtomicU64,
+    /// Whether the last look found every peer gone (so the next looks
+    /// come at once, not after `PROBE_EVERY` operations).
+    peer_was_gone: AtomicBool,
 }
 
 // SAFETY: the endpoint's own state is atomics and an immutable mapping;
@@ -204,6 +208,7 @@ impl<T: ShmSafe> Endpoint<T> {
             link,
             who,
             last_rescue: AtomicU64::new(0),
+            peer_was_gone: AtomicBool::new(false),
         };
         // Whatever a predecessor in our slot left: its sleepers, its claims.
         let control = endpoint.control();
@@ -229,6 +234,16 @@ impl<T: ShmSafe> Endpoint<T> {
 
     fn tally(&self) -> &AtomicU32 {
         &self.control().tallies[self.who as usize]
+    }
+
+    /// Whether every peer is gone (probing liveness, rate-limited), and
+    /// remembers the answer for the next operation.
+    #[cold]
+    fn peer_gone_or_dead(&self) -> bool {
+        let gone = self.link.peer_gone_or_dead();
+        // Relaxed: a hint for this endpoint's own threads.
+        self.peer_was_gone.store(gone, Ordering::Relaxed);
+        gone
     }
 
     /// A cell has been claimed by `stuck.who` for a while: if that endpoint
@@ -294,6 +309,7 @@ fn settle_tally(segment: &Segment, slot: usize, _dead: Owner) {
 /// Whether this thread's sends have reached their next look at the
 /// receivers (every [`PROBE_EVERY`] sends). A per-thread count: a shared
 /// one would be a cache line every sending thread writes.
+#[inline]
 fn probe_now() -> bool {
     thread_local! {
         static COUNTDOWN: core::cell::Cell<u32> = const { core::cell::Cell::new(PROBE_EVERY) };
@@ -414,29 +430,29 @@ impl<T: ShmSafe> Sender<T> {
     /// [`TrySendError::Disconnected`] if every receiver is gone. Either way
     /// the message is handed back.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        match self.push(value) {
-            Err(Attempt::Full(stuck)) => {
-                let end = &self.end;
-                end.control()
-                    .counters
-                    .refusals
-                    .fetch_add(1, Ordering::Relaxed);
-                end.control()
-                    .counters
-                    .high_water
-                    .fetch_max(end.queue.capacity(), Ordering::Relaxed);
-                if end.link.peer_gone_or_dead() {
-                    return Err(TrySendError::Disconnected(value));
-                }
-                // A dead claimer's cell: free it, and try once more.
-                if stuck.is_some_and(|stuck| end.rescue(stuck)) {
-                    return self.try_send(value);
-                }
-                Err(TrySendError::Full(value))
-            }
-            Err(Attempt::Disconnected) => Err(TrySendError::Disconnected(value)),
-            Ok(()) => Ok(()),
+        let stuck = match self.push(value) {
+            Ok(()) => return Ok(()),
+            Err(Attempt::Disconnected) => return Err(TrySendError::Disconnected(value)),
+            Err(Attempt::Edge(stuck)) => stuck,
+        };
+        let end = &self.end;
+        if end.peer_gone_or_dead() {
+            return Err(TrySendError::Disconnected(value));
         }
+        // A dead claimer's cell: free it, and try once more.
+        if stuck.is_some_and(|stuck| end.rescue(stuck)) {
+            match self.push(value) {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Disconnected) => return Err(TrySendError::Disconnected(value)),
+                Err(Attempt::Edge(_)) => {}
+            }
+        }
+        let counters = &end.control().counters;
+        counters.refusals.fetch_add(1, Ordering::Relaxed);
+        counters
+            .high_water
+            .fetch_max(end.queue.capacity(), Ordering::Relaxed);
+        Err(TrySendError::Full(value))
     }
 
     /// Sends `value`, waiting while the channel is full.
@@ -461,6 +477,10 @@ impl<T: ShmSafe> Sender<T> {
     /// [`SendTimeoutError::Timeout`] if there was no room in time,
     /// [`SendTimeoutError::Disconnected`] if every receiver is gone.
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        // Room now needs no clock.
+        if self.push(value).is_ok() {
+            return Ok(());
+        }
         self.send_until(value, Instant::now().checked_add(timeout))
     }
 
@@ -473,14 +493,14 @@ impl<T: ShmSafe> Sender<T> {
         };
         let stuck = core::cell::Cell::new(None);
         let poll = |_| match self.push(value) {
-            Err(Attempt::Full(found)) => {
+            Err(Attempt::Edge(found)) => {
                 stuck.set(found);
                 None
             }
             done => Some(done),
         };
         let check = || {
-            if end.link.peer_gone_or_dead() {
+            if end.peer_gone_or_dead() {
                 return Some(Err(Attempt::Disconnected));
             }
             if let Some(found) = stuck.take() {
@@ -505,12 +525,14 @@ impl<T: ShmSafe> Sender<T> {
     #[inline]
     fn push(&self, value: T) -> Result<(), Attempt> {
         let end = &*self.end;
-        if probe_now() {
+        // Once the receivers were found gone, every send looks again (until
+        // one attaches); otherwise one send in `PROBE_EVERY` does.
+        if end.peer_was_gone.load(Ordering::Relaxed) || probe_now() {
             end.control()
                 .counters
                 .high_water
                 .fetch_max(end.queue.len(), Ordering::Relaxed);
-            if end.link.peer_gone_or_dead() {
+            if end.peer_gone_or_dead() {
                 return Err(Attempt::Disconnected);
             }
         } else if end.link.is_poisoned() {
@@ -521,7 +543,7 @@ impl<T: ShmSafe> Sender<T> {
                 end.control().not_empty.notify(end.link.barrier);
                 Ok(())
             }
-            Err(PushError::Full(stuck)) => Err(Attempt::Full(stuck)),
+            Err(PushError::Full(stuck)) => Err(Attempt::Edge(stuck)),
             Err(PushError::Corrupt) => {
                 end.link.poison();
                 Err(Attempt::Disconnected)
@@ -581,7 +603,8 @@ impl<T: ShmSafe> Sender<T> {
 
 /// Why a push or pop did not happen, inside the flavor.
 enum Attempt {
-    Full(Option<Stuck>),
+    /// Full (a push) or empty (a pop); if a claimed cell is in the way, it.
+    Edge(Option<Stuck>),
     Disconnected,
 }
 
@@ -641,20 +664,22 @@ impl<T: ShmSafe> Receiver<T> {
     /// [`TryRecvError::Disconnected`] if none is waiting and every sender
     /// that attached is gone.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        match self.pop() {
-            Err(Attempt::Full(stuck)) => {
-                let end = &self.end;
-                if stuck.is_some_and(|stuck| end.rescue(stuck)) {
-                    return self.try_recv();
-                }
-                if end.link.peer_gone_or_dead() {
-                    return self.pop_after_disconnect();
-                }
-                Err(TryRecvError::Empty)
-            }
-            Err(Attempt::Disconnected) => Err(TryRecvError::Disconnected),
-            Ok(value) => Ok(value),
+        let stuck = match self.pop() {
+            Ok(value) => return Ok(value),
+            Err(Attempt::Disconnected) => return Err(TryRecvError::Disconnected),
+            Err(Attempt::Edge(stuck)) => stuck,
+        };
+        let end = &self.end;
+        if end.peer_gone_or_dead() {
+            return self.pop_after_disconnect();
         }
+        // A dead claimer's cell: free it, and look once more.
+        if stuck.is_some_and(|stuck| end.rescue(stuck)) {
+            if let Ok(value) = self.pop() {
+                return Ok(value);
+            }
+        }
+        Err(TryRecvError::Empty)
     }
 
     /// Receives a message, waiting until one arrives.
@@ -675,6 +700,10 @@ impl<T: ShmSafe> Receiver<T> {
     /// [`RecvTimeoutError::Timeout`] if nothing arrived in time,
     /// [`RecvTimeoutError::Disconnected`] as for [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        // A message ready now needs no clock.
+        if let Ok(value) = self.pop() {
+            return Ok(value);
+        }
         self.recv_until(Instant::now().checked_add(timeout))
     }
 
@@ -687,7 +716,7 @@ impl<T: ShmSafe> Receiver<T> {
         };
         let stuck = core::cell::Cell::new(None);
         let poll = |_| match self.pop() {
-            Err(Attempt::Full(found)) if end.link.peer_gone() => {
+            Err(Attempt::Edge(found)) if end.link.peer_gone() => {
                 // Every sender is gone: free what a dead one left claimed,
                 // and have one last look.
                 if let Some(found) = found {
@@ -695,7 +724,7 @@ impl<T: ShmSafe> Receiver<T> {
                 }
                 Some(self.pop_after_disconnect())
             }
-            Err(Attempt::Full(found)) => {
+            Err(Attempt::Edge(found)) => {
                 stuck.set(found);
                 None
             }
@@ -706,9 +735,7 @@ impl<T: ShmSafe> Receiver<T> {
             if let Some(found) = stuck.take() {
                 end.rescue(found);
             }
-            end.link
-                .peer_gone_or_dead()
-                .then(|| self.pop_after_disconnect())
+            end.peer_gone_or_dead().then(|| self.pop_after_disconnect())
         };
         match block_on_tallied(
             &end.control().not_empty,
@@ -733,7 +760,7 @@ impl<T: ShmSafe> Receiver<T> {
         for _ in 0..=self.end.queue.capacity() {
             match self.pop() {
                 Ok(value) => return Ok(value),
-                Err(Attempt::Full(Some(stuck))) if self.end.rescue(stuck) => {}
+                Err(Attempt::Edge(Some(stuck))) if self.end.rescue(stuck) => {}
                 Err(_) => return Err(TryRecvError::Disconnected),
             }
         }
@@ -743,6 +770,12 @@ impl<T: ShmSafe> Receiver<T> {
     #[inline]
     fn pop(&self) -> Result<T, Attempt> {
         let end = &*self.end;
+        // Now and then, look for senders that died (to free their slots and
+        // take their sleepers off `not_full`, which would otherwise make
+        // every receive ring), even if the queue never runs empty.
+        if probe_now() {
+            end.peer_gone_or_dead();
+        }
         if end.link.is_poisoned() {
             return Err(Attempt::Disconnected);
         }
@@ -751,7 +784,7 @@ impl<T: ShmSafe> Receiver<T> {
                 end.control().not_full.notify(end.link.barrier);
                 Ok(value)
             }
-            Err(PopError::Empty(stuck)) => Err(Attempt::Full(stuck)),
+            Err(PopError::Empty(stuck)) => Err(Attempt::Edge(stuck)),
             Err(PopError::Corrupt) => {
                 end.link.poison();
                 Err(Attempt::Disconnected)

@@ -13,8 +13,10 @@ pub struct Stats {
     pub len: u64,
     /// Messages the channel holds.
     pub capacity: u64,
-    /// The most messages the receiver has found waiting at once (a lower
-    /// bound of the true maximum: it is sampled when the receiver looks).
+    /// The most messages found waiting at once (a lower bound of the true
+    /// maximum: it is sampled when the receiver looks; for mpmc, when a
+    /// sender looks, every few hundred sends and whenever it finds the
+    /// channel full).
     pub high_water: u64,
     /// `try_send` calls refused because the channel was full.
     pub full: u64,

@@ -56,6 +56,8 @@ const HEADER: u64 = 8;
 // (futex word, then the sleeper count).
 const NOT_FULL_SEQ: u64 = 640 + 384;
 const NOT_FULL_SLEEPERS: u64 = NOT_FULL_SEQ + 4;
+/// Set by the release that rang, cleared by the sender when it looks again.
+const NOT_FULL_SIGNALLED: u64 = NOT_FULL_SEQ + 8;
 
 // ---------------------------------------------------------------------------
 // Helpers: payloads, the record arithmetic, a seeded generator.
@@ -1308,6 +1310,12 @@ fn a_blocked_sender_wakes_when_enough_contiguous_room_is_freed() {
         1,
         "the sender still waits"
     );
+    // The releases above woke the sender once (a publisher rings once per
+    // look of its waiter); it looked, found too little room, and sleeps
+    // again, ready to be rung for.
+    wait_until(PATIENCE, "the sender looks again and sleeps", || {
+        read_u32(&file, NOT_FULL_SIGNALLED) == 0
+    });
     let seq = read_u32(&file, NOT_FULL_SEQ);
     assert_eq!(&*rx.recv().unwrap(), &[5; 8]);
     assert_ne!(

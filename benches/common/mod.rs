@@ -21,6 +21,15 @@ const NO_PIN_VAR: &str = "SHMCHAN_BENCH_NO_PIN";
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
 
+/// Pins the calling thread (a peer process's main thread, or a thread of
+/// the bench) to `cpu`, if one is given.
+pub fn pin_thread(cpu: Option<usize>) -> Res<()> {
+    if let Some(cpu) = cpu {
+        pin_to(&[cpu])?;
+    }
+    Ok(())
+}
+
 /// How one benchmark binary names its peers' environment variables, itself
 /// and its channels.
 pub struct Bench {
@@ -57,18 +66,30 @@ impl Bench {
     /// The peer's start: pins it to its CPU, if the bench chose one, and
     /// returns its arguments, separated by spaces.
     pub fn peer_args(&self) -> Res<String> {
-        if let Some(cpu) = std::env::var(self.cpu_var)
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            pin_to(&[cpu])?;
-        }
+        pin_thread(
+            std::env::var(self.cpu_var)
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        )?;
         Ok(std::env::var(self.args_var).unwrap_or_default())
     }
 
     /// Pins this process to one CPU and returns another for the peers, if
     /// there are two.
     pub fn place_processes(&self) -> Option<usize> {
+        let cpus = self.pin_bench()?;
+        eprintln!(
+            "{}: pinned, bench on CPU {}, peers on CPU {}",
+            self.label, cpus[0], cpus[1]
+        );
+        Some(cpus[1])
+    }
+
+    /// Pins this process (its calling thread, and so the threads it starts
+    /// later) to the first of the CPUs it may run on, if there are two or
+    /// more and pinning is not turned off, and returns them all, the
+    /// bench's first, for the caller to share out among its peers.
+    pub fn pin_bench(&self) -> Option<Vec<usize>> {
         let label = self.label;
         if std::env::var_os(NO_PIN_VAR).is_some() {
             eprintln!("{label}: not pinned ({NO_PIN_VAR} is set)");
@@ -83,11 +104,7 @@ impl Bench {
             eprintln!("{label}: not pinned (sched_setaffinity: {err})");
             return None;
         }
-        eprintln!(
-            "{label}: pinned, bench on CPU {}, peers on CPU {}",
-            cpus[0], cpus[1]
-        );
-        Some(cpus[1])
+        Some(cpus)
     }
 
     /// A fresh channel name: the pid keeps concurrent runs apart.

@@ -254,10 +254,10 @@ impl<T: bytemuck::Pod> Queue<T> {
                     // Acquire on success: as for the load (SYNC POINT `free`).
                     if cell
                         .seq
-                        .compare_exchange_weak(raw, claimed, Ordering::Acquire, Ordering::Relaxed)
+                        .compare_exchange(raw, claimed, Ordering::Acquire, Ordering::Relaxed)
                         .is_err()
                     {
-                        crate::primitive::spin_hint();
+                        // Another claimer won the cell; look again.
                         continue;
                     }
                     // Moves the hint on; someone else may have already.
@@ -325,10 +325,10 @@ impl<T: bytemuck::Pod> Queue<T> {
                     // Acquire on success: as for the load (SYNC POINT `publish`).
                     if cell
                         .seq
-                        .compare_exchange_weak(raw, claimed, Ordering::Acquire, Ordering::Relaxed)
+                        .compare_exchange(raw, claimed, Ordering::Acquire, Ordering::Relaxed)
                         .is_err()
                     {
-                        crate::primitive::spin_hint();
+                        // Another claimer won the cell; look again.
                         continue;
                     }
                     let _ = head.compare_exchange(

@@ -40,6 +40,16 @@
 //! - `seq`: bumped with `Release` and read with `Acquire`, so a waiter that
 //!   sees a bump also sees what was published before it; the futex compares
 //!   it in the kernel, which closes the gap between re-check and sleep.
+//! - SYNC POINT `signalled`: a publisher that finds waiters swaps
+//!   `signalled` to 1 and rings only if it was 0; every waiter swaps it to 0
+//!   before each re-check. Both swaps are `AcqRel` read-modify-writes, so
+//!   they are totally ordered. A publisher whose swap finds 1 comes after
+//!   the ringing publisher's swap and before every waiter's next clear: that
+//!   clear reads its value (a release sequence) and so sees its publish,
+//!   and the ring makes sure each waiter gets to that clear, since it
+//!   bumped `seq` after the waiter's clear that it read. Without the flag,
+//!   every publish between a wake-up and the woken waiter running would
+//!   ring again: thousands of wasted syscalls when the waiter shares a CPU.
 
 mod barrier;
 mod futex;
@@ -76,6 +86,12 @@ pub(crate) struct Doorbell {
     /// only (RMW), read by publishers. A scribbled value costs wake-ups or,
     /// at worst, one [`LIVENESS_INTERVAL`] of latency, never a hang.
     sleepers: AtomicU32,
+    /// 1 once a publisher has rung for the waiters' current look, 0 once a
+    /// waiter looks again: publishers that find it 1 do not ring again, so
+    /// a waiter woken but not yet running costs one syscall, not one per
+    /// publish. Waiters clear it before every look, so a scribbled value
+    /// heals at the next wake-up.
+    signalled: AtomicU32,
     /// Under loom, the condition variable that stands in for this futex word.
     #[cfg(loom)]
     pub(crate) parking: futex::Parking,
@@ -88,6 +104,16 @@ impl Doorbell {
         barrier.light();
         // SYNC POINT with the waiter's announcement (see the module notes).
         if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.signal();
+        }
+    }
+
+    /// Rings, unless a publisher already has since the waiters last looked.
+    #[cold]
+    #[inline(never)]
+    fn signal(&self) {
+        // AcqRel: SYNC POINT `signalled` (see the module notes).
+        if self.signalled.swap(1, Ordering::AcqRel) == 0 {
             self.ring();
         }
     }
@@ -296,7 +322,8 @@ fn sleep<R>(
     // SYNC POINT with the publisher's `notify` (see the module notes).
     let exact = barrier.heavy();
     loop {
-        // Re-checking.
+        // Re-checking, after saying so. AcqRel: SYNC POINT `signalled`.
+        bell.signalled.swap(0, Ordering::AcqRel);
         if let Some(r) = poll(Phase::Announced) {
             return Blocked::Done(r);
         }
