@@ -71,7 +71,8 @@ struct Control {
 }
 
 /// Statistics words every endpoint may write (rarely: on refusals, and
-/// once per few hundred sends).
+/// once per few hundred sends). All their accesses are `Relaxed`: they are
+/// counts for people, ordered with nothing.
 #[repr(C)]
 #[derive(Debug, Default)]
 struct Counters {
@@ -447,6 +448,7 @@ impl<T: ShmSafe> Sender<T> {
                 Err(Attempt::Edge(_)) => {}
             }
         }
+        // Relaxed: statistics (see `Counters`).
         let counters = &end.control().counters;
         counters.refusals.fetch_add(1, Ordering::Relaxed);
         counters
@@ -526,7 +528,8 @@ impl<T: ShmSafe> Sender<T> {
     fn push(&self, value: T) -> Result<(), Attempt> {
         let end = &*self.end;
         // Once the receivers were found gone, every send looks again (until
-        // one attaches); otherwise one send in `PROBE_EVERY` does.
+        // one attaches); otherwise one send in `PROBE_EVERY` does. Relaxed:
+        // a hint among this endpoint's threads; statistics (`Counters`).
         if end.peer_was_gone.load(Ordering::Relaxed) || probe_now() {
             end.control()
                 .counters
