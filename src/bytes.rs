@@ -285,9 +285,7 @@ impl Sender {
     /// As for [`create`](Self::create).
     pub fn create_with(name: &str, options: &Options) -> Result<Self, Error> {
         let capacity = ring_capacity(options)?;
-        let mode = Link::new_segment_mode();
-        let segment = Segment::create(name, &spec(), capacity, options.mode, mode, &SENDER)
-            .map_err(|err| options.as_requested(err))?;
+        let segment = Link::create_segment(name, &spec(), capacity, options, &SENDER)?;
         Self::from_segment(segment, options)
     }
 
@@ -590,9 +588,7 @@ impl Receiver {
     /// As for [`create`](Self::create).
     pub fn create_with(name: &str, options: &Options) -> Result<Self, Error> {
         let capacity = ring_capacity(options)?;
-        let mode = Link::new_segment_mode();
-        let segment = Segment::create(name, &spec(), capacity, options.mode, mode, &RECEIVER)
-            .map_err(|err| options.as_requested(err))?;
+        let segment = Link::create_segment(name, &spec(), capacity, options, &RECEIVER)?;
         Self::from_segment(segment, options)
     }
 

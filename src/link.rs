@@ -1,7 +1,7 @@
 //! What every endpoint holds besides its ring: its segment, its barrier,
 //! its spin time, and its watch on the peer.
 
-use crate::segment::{Claim, Owner, Segment};
+use crate::segment::{Claim, Owner, Segment, Spec};
 use crate::wait::{block_on, Barrier, Blocked, Doorbell, Mode, Wait, LIVENESS_INTERVAL};
 use crate::{Error, Options};
 use crate::{RecvTimeoutError, TryRecvError};
@@ -12,9 +12,10 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 /// How many sends pass between two liveness checks of a sender that never
-/// blocks. The check reads the clock; the probe itself is rate-limited to
-/// one per [`LIVENESS_INTERVAL`].
-const PROBE_EVERY: u32 = 256;
+/// blocks (and, for mpmc, receives between two looks for dead senders). The
+/// check reads the clock; the probe itself is rate-limited to one per
+/// [`LIVENESS_INTERVAL`].
+pub(crate) const PROBE_EVERY: u32 = 256;
 
 /// One endpoint's attachment to a channel.
 ///
@@ -41,9 +42,9 @@ pub(crate) struct Link {
     /// Set once the ring was found corrupt; the endpoint then reports
     /// disconnection for good.
     poisoned: AtomicBool,
-    /// What the flavor does after a dead peer's slot was freed: clean up
-    /// what the dead process left half done.
-    on_reap: fn(&Segment, usize, Owner),
+    /// What the flavor does after a dead peer's slot was freed, given the
+    /// slot: clean up what the dead process left half done.
+    on_reap: fn(&Segment, usize),
 }
 
 /// Whether a liveness probe last made at `last` (see [`Link::last_probe`])
@@ -85,19 +86,35 @@ impl Link {
             last_probe: AtomicU64::new(0),
             probe_countdown: AtomicU32::new(PROBE_EVERY),
             poisoned: AtomicBool::new(false),
-            on_reap: |_, _, _| {},
+            on_reap: |_, _| {},
         })
     }
 
     /// Sets what is done after a dead peer's slot is freed.
-    pub(crate) fn on_reap(mut self, on_reap: fn(&Segment, usize, Owner)) -> Self {
+    pub(crate) fn on_reap(mut self, on_reap: fn(&Segment, usize)) -> Self {
         self.on_reap = on_reap;
         self
     }
 
-    /// The mode for a segment created now.
-    pub(crate) fn new_segment_mode() -> Mode {
-        Mode::for_new_segment()
+    /// Creates the segment `name` for `spec` with `capacity` messages (or
+    /// bytes) per ring, in the options' mode, and takes the role `claim`:
+    /// what every flavor's `create` does before attaching.
+    pub(crate) fn create_segment(
+        name: &str,
+        spec: &Spec,
+        capacity: u64,
+        options: &Options,
+        claim: &Claim,
+    ) -> Result<Segment, Error> {
+        Segment::create(
+            name,
+            spec,
+            capacity,
+            options.mode,
+            Mode::for_new_segment(),
+            claim,
+        )
+        .map_err(|err| options.as_requested(err))
     }
 
     /// The peer attached once and has detached (or was found dead). Loads
@@ -162,22 +179,17 @@ impl Link {
     /// Like [`peer_gone`](Self::peer_gone), and once every [`PROBE_EVERY`]
     /// calls like [`peer_gone_or_dead`](Self::peer_gone_or_dead): a sender
     /// whose ring never fills never blocks, and would otherwise never learn
-    /// that its receiver died. With many peer slots (mpmc) the table is
-    /// looked at only then, not on every call.
+    /// that its receiver died. (For senders with one peer slot; mpmc, whose
+    /// senders have 64, counts per thread instead: see `mpmc::probe_now`.)
     #[inline]
     pub(crate) fn peer_gone_now_and_then(&self) -> bool {
-        // Racy between threads sharing the endpoint: a probe more or less.
         let left = self.probe_countdown.load(Relaxed);
         if left == 0 {
             self.probe_countdown.store(PROBE_EVERY, Relaxed);
             return self.peer_gone_or_dead();
         }
         self.probe_countdown.store(left - 1, Relaxed);
-        if self.peer_slots.len() == 1 {
-            self.peer_gone()
-        } else {
-            self.is_poisoned()
-        }
+        self.peer_gone()
     }
 
     /// Like [`peer_gone`](Self::peer_gone), but also probes whether the peer
@@ -193,11 +205,11 @@ impl Link {
 
     /// Frees the slots of peers whose processes died, telling the flavor
     /// (see [`on_reap`](Self::on_reap)) about each.
-    pub(crate) fn reap_dead_peers(&self) {
+    fn reap_dead_peers(&self) {
         for (index, slot) in self.peer_slots.clone().zip(self.peer_table()) {
             if let Some(owner) = slot.owner().filter(|owner| !owner.alive()) {
                 if slot.reap(owner) {
-                    (self.on_reap)(&self.segment, index, owner);
+                    (self.on_reap)(&self.segment, index);
                 }
             }
         }

@@ -42,12 +42,12 @@ pub use crate::error::{
     Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 
-use crate::link::{probe_due, Link};
+use crate::link::{probe_due, Link, PROBE_EVERY};
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::ring::mpmc::{Cell, PopError, Positions, PushError, Queue, Stuck};
-use crate::segment::{Claim, ElemType, Flavor, Owner, Segment, Spec};
+use crate::segment::{Claim, ElemType, Flavor, Segment, Spec};
 use crate::stats::Stats;
-use crate::wait::{block_on_tallied, Blocked, Doorbell, Wait};
+use crate::wait::{block_on_tallied, Blocked, Doorbell, Phase, Wait};
 use crate::{Options, ShmSafe};
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
@@ -96,24 +96,7 @@ const RECEIVERS: Claim = Claim {
 static_assertions::const_assert_eq!(size_of::<Control>(), 256 + 3 * 128 + 4 * SLOTS);
 static_assertions::const_assert!(SLOTS <= crate::ring::mpmc::MAX_CLAIMERS);
 
-/// How many sends (per thread) pass between two looks at whether any
-/// receiver is still attached. The look reads the endpoint table's
-/// receiver half, too much for every send.
-const PROBE_EVERY: u32 = 256;
-
 fn spec<T: ShmSafe>() -> Spec {
-    const {
-        assert!(
-            size_of::<T>() != 0,
-            "a zero-sized message type carries nothing"
-        )
-    };
-    const {
-        assert!(
-            align_of::<T>() <= 4096,
-            "message types aligned above a page are not supported"
-        )
-    };
     let mut spec = Spec::new(
         Flavor::Mpmc,
         ElemType::of::<T>(),
@@ -212,11 +195,9 @@ impl<T: ShmSafe> Endpoint<T> {
             peer_was_gone: AtomicBool::new(false),
         };
         // Whatever a predecessor in our slot left: its sleepers, its claims.
-        let control = endpoint.control();
-        endpoint
-            .bell(who as usize)
-            .settle(&control.tallies[who as usize]);
+        settle_tally(&endpoint.link.segment, who as usize);
         if endpoint.queue.recover_all_of(who) > 0 {
+            let control = endpoint.control();
             control.not_empty.ring();
             control.not_full.ring();
         }
@@ -226,11 +207,6 @@ impl<T: ShmSafe> Endpoint<T> {
     fn control(&self) -> &Control {
         // SAFETY: it lies in the mapping `self.link` owns.
         unsafe { self.control.as_ref() }
-    }
-
-    /// The doorbell the endpoint in `slot` sleeps on.
-    fn bell(&self, slot: usize) -> &Doorbell {
-        bell_of(self.control(), slot)
     }
 
     fn tally(&self) -> &AtomicU32 {
@@ -263,7 +239,7 @@ impl<T: ShmSafe> Endpoint<T> {
                 return false;
             }
             if slot.reap(owner) {
-                settle_tally(&self.link.segment, stuck.who, owner);
+                settle_tally(&self.link.segment, stuck.who);
             }
         }
         let freed = self.queue.recover(stuck);
@@ -298,7 +274,7 @@ fn bell_of(control: &Control, slot: usize) -> &Doorbell {
 
 /// After a dead endpoint's slot was freed: takes its sleepers off its
 /// doorbell's count.
-fn settle_tally(segment: &Segment, slot: usize, _dead: Owner) {
+fn settle_tally(segment: &Segment, slot: usize) {
     // SAFETY: the ring's control block is a `Control` (validated layout)
     // inside the mapping `segment` owns; only its atomics are touched.
     let control = unsafe { segment.ring(0).0.cast::<Control>().as_ref() };
@@ -362,15 +338,7 @@ fn create_segment<T: ShmSafe>(
     claim: &Claim,
 ) -> Result<Segment, Error> {
     let capacity = options.ring_capacity()?.max(2);
-    Segment::create(
-        name,
-        &spec::<T>(),
-        capacity,
-        options.mode,
-        Link::new_segment_mode(),
-        claim,
-    )
-    .map_err(|err| options.as_requested(err))
+    Link::create_segment(name, &spec::<T>(), capacity, options, claim)
 }
 
 impl<T: ShmSafe> Sender<T> {
@@ -718,13 +686,12 @@ impl<T: ShmSafe> Receiver<T> {
             deadline,
         };
         let stuck = core::cell::Cell::new(None);
-        let poll = |_| match self.pop() {
-            Err(Attempt::Edge(found)) if end.link.peer_gone() => {
-                // Every sender is gone: free what a dead one left claimed,
-                // and have one last look.
-                if let Some(found) = found {
-                    end.rescue(found);
-                }
+        let poll = |phase| match self.pop() {
+            // Every sender is gone: one last look, freeing what a dead one
+            // left claimed. Asked only when about to sleep or just woken:
+            // it reads the senders' half of the endpoint table, too much for
+            // every spinning poll.
+            Err(Attempt::Edge(_)) if phase == Phase::Announced && end.link.peer_gone() => {
                 Some(self.pop_after_disconnect())
             }
             Err(Attempt::Edge(found)) => {

@@ -56,7 +56,7 @@ use crate::stats::Stats;
 use crate::wait::Doorbell;
 use crate::{Options, ShmSafe};
 use core::cell::Cell;
-use core::mem::{align_of, size_of};
+use core::mem::size_of;
 use core::ptr::NonNull;
 use core::time::Duration;
 use crossbeam_utils::CachePadded;
@@ -100,19 +100,6 @@ const ANY_SHARD: Claim = Claim {
 const BURST: u32 = 64;
 
 fn spec<T: ShmSafe>(shards: u32) -> Spec {
-    const {
-        assert!(
-            size_of::<T>() != 0,
-            "a zero-sized message type carries nothing"
-        )
-    };
-    // Slots are aligned relative to the mapping, which is only page-aligned.
-    const {
-        assert!(
-            align_of::<T>() <= 4096,
-            "message types aligned above a page are not supported"
-        )
-    };
     let mut spec = Spec::new(
         Flavor::Mpsc,
         ElemType::of::<T>(),
@@ -724,15 +711,7 @@ fn create_segment<T: ShmSafe>(
 ) -> Result<Segment, Error> {
     let capacity = options.ring_capacity()?;
     let shards = shard_count(options)?;
-    Segment::create(
-        name,
-        &spec::<T>(shards),
-        capacity,
-        options.mode,
-        Link::new_segment_mode(),
-        claim,
-    )
-    .map_err(|err| options.as_requested(err))
+    Link::create_segment(name, &spec::<T>(shards), capacity, options, claim)
 }
 
 /// The channel's counters: each shard's, summed (the high-water mark is the

@@ -44,7 +44,7 @@ use crate::stats::Stats;
 use crate::wait::Doorbell;
 use crate::{Options, ShmSafe};
 use core::marker::PhantomData;
-use core::mem::{align_of, size_of};
+use core::mem::size_of;
 use core::ptr::NonNull;
 use core::time::Duration;
 use crossbeam_utils::CachePadded;
@@ -75,19 +75,6 @@ const SENDER: Claim = Claim {
 const ROLES: [&str; 2] = ["receiver", "sender"];
 
 fn spec<T: ShmSafe>() -> Spec {
-    const {
-        assert!(
-            size_of::<T>() != 0,
-            "a zero-sized message type carries nothing"
-        )
-    };
-    // Slots are aligned relative to the mapping, which is only page-aligned.
-    const {
-        assert!(
-            align_of::<T>() <= 4096,
-            "message types aligned above a page are not supported"
-        )
-    };
     Spec::new(Flavor::Spsc, ElemType::of::<T>(), 2, size_of::<Control>())
 }
 
@@ -168,15 +155,7 @@ impl<T: ShmSafe> Sender<T> {
     /// As for [`create`](Self::create).
     pub fn create_with(name: &str, options: &Options) -> Result<Self, Error> {
         let capacity = options.ring_capacity()?;
-        let segment = Segment::create(
-            name,
-            &spec::<T>(),
-            capacity,
-            options.mode,
-            Link::new_segment_mode(),
-            &SENDER,
-        )
-        .map_err(|err| options.as_requested(err))?;
+        let segment = Link::create_segment(name, &spec::<T>(), capacity, options, &SENDER)?;
         Self::from_segment(segment, options)
     }
 
@@ -309,15 +288,7 @@ impl<T: ShmSafe> Receiver<T> {
     /// As for [`Sender::create`].
     pub fn create_with(name: &str, options: &Options) -> Result<Self, Error> {
         let capacity = options.ring_capacity()?;
-        let segment = Segment::create(
-            name,
-            &spec::<T>(),
-            capacity,
-            options.mode,
-            Link::new_segment_mode(),
-            &RECEIVER,
-        )
-        .map_err(|err| options.as_requested(err))?;
+        let segment = Link::create_segment(name, &spec::<T>(), capacity, options, &RECEIVER)?;
         Self::from_segment(segment, options)
     }
 

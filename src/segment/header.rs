@@ -131,7 +131,21 @@ pub(crate) struct ElemType {
 }
 
 impl ElemType {
+    /// The type `T` of a typed flavor's messages.
     pub(crate) fn of<T: crate::ShmSafe>() -> Self {
+        const {
+            assert!(
+                size_of::<T>() != 0,
+                "a zero-sized message type carries nothing"
+            )
+        };
+        // Slots are aligned relative to the mapping, which is only page-aligned.
+        const {
+            assert!(
+                align_of::<T>() <= 4096,
+                "message types aligned above a page are not supported"
+            )
+        };
         Self {
             size: size_of::<T>(),
             align: align_of::<T>(),
