@@ -179,6 +179,14 @@ fn spec() -> Spec {
     Spec::new(Flavor::Bytes, elem, 2, size_of::<Control>())
 }
 
+/// The error of a wait without a deadline (so never `Timeout`).
+fn untimed(err: SendTimeoutError) -> SendError {
+    match err {
+        SendTimeoutError::TooLarge => SendError::TooLarge,
+        SendTimeoutError::Disconnected | SendTimeoutError::Timeout => SendError::Disconnected,
+    }
+}
+
 /// The ring size to create with: a power of two from 64 bytes to 8 GiB.
 fn ring_capacity(options: &Options) -> Result<u64, Error> {
     let capacity = options.ring_capacity()?.max(MIN_CAPACITY);
@@ -359,14 +367,7 @@ impl Sender {
             self.fill_and_publish(reservation, message);
             return Ok(());
         }
-        let reservation = self
-            .reserve_until(message.len(), None)
-            .map_err(|err| match err {
-                SendTimeoutError::TooLarge => SendError::TooLarge,
-                SendTimeoutError::Disconnected | SendTimeoutError::Timeout => {
-                    SendError::Disconnected
-                }
-            })?;
+        let reservation = self.reserve_until(message.len(), None).map_err(untimed)?;
         self.fill_and_publish(reservation, message);
         Ok(())
     }
@@ -405,10 +406,7 @@ impl Sender {
     ///
     /// As for [`send`](Self::send).
     pub fn claim(&mut self, len: usize) -> Result<Grant<'_>, SendError> {
-        let reservation = self.reserve_until(len, None).map_err(|err| match err {
-            SendTimeoutError::TooLarge => SendError::TooLarge,
-            SendTimeoutError::Disconnected | SendTimeoutError::Timeout => SendError::Disconnected,
-        })?;
+        let reservation = self.reserve_until(len, None).map_err(untimed)?;
         Ok(Grant {
             sender: self,
             reservation,

@@ -82,12 +82,15 @@ impl Indices {
         self.producer.tail.store(tail, Ordering::Release);
     }
 
-    /// `head` and `tail` for a racy count of what is queued. Relaxed: the
-    /// count is a hint. `head` is read first, so that a concurrent receive
-    /// cannot make `tail - head` look negative.
+    /// `head` and `tail` for a racy count of what is queued. `head` is
+    /// read first, with Acquire (pairing with the consumer's Release store
+    /// in `set_head`): the consumer had seen a `tail` at least this far
+    /// before it moved `head`, so the `tail` read after it cannot be older,
+    /// and a concurrent receive cannot make `tail - head` look negative.
+    /// `tail` itself is a hint: Relaxed.
     #[inline]
     pub(crate) fn positions(&self) -> (u64, u64) {
-        let head = self.consumer.head.load(Ordering::Relaxed);
+        let head = self.consumer.head.load(Ordering::Acquire);
         (head, self.producer.tail.load(Ordering::Relaxed))
     }
 

@@ -264,14 +264,7 @@ impl Segment {
             op: "duplicate the segment's descriptor",
             source,
         })?;
-        let map = memmap2::MmapOptions::new()
-            .len(self.layout.total)
-            .map_raw(&file)
-            .map_err(|source| Error::Io {
-                name: self.name.clone(),
-                op: "map the segment",
-                source,
-            })?;
+        let map = map(&self.name, &file, self.layout.total)?;
         let mut segment = Segment {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -327,6 +320,8 @@ impl Segment {
             return;
         };
         let control = self.control();
+        // Relaxed: the exclusive lock held here orders it against the store
+        // in `unlink_if_same`, which is made under the same lock.
         if control.unlinked.load(Ordering::Relaxed) == 0
             && self.endpoints().iter().all(EndpointSlot::vacant)
         {
@@ -517,14 +512,7 @@ impl Found {
             name: name.to_owned(),
             detail: format!("its size, {size} bytes, cannot be mapped"),
         })?;
-        let map = memmap2::MmapOptions::new()
-            .len(len)
-            .map_raw(file)
-            .map_err(|source| Error::Io {
-                name: name.to_owned(),
-                op: "map the segment",
-                source,
-            })?;
+        let map = map(name, file, len)?;
         let mapped = Mapped { map, size };
         // Acquire: SYNC POINT with the creator's Release store of `init`:
         // the header is completely written before we read it.
@@ -654,14 +642,7 @@ impl New<'_> {
         // /dev/shm would surface as SIGBUS in the middle of a send.
         rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, self.layout.total as u64)
             .map_err(|e| io_error(name, NO_SPACE, e))?;
-        let map = memmap2::MmapOptions::new()
-            .len(self.layout.total)
-            .map_raw(&file)
-            .map_err(|source| Error::Io {
-                name: name.to_owned(),
-                op: "map the segment",
-                source,
-            })?;
+        let map = map(name, &file, self.layout.total)?;
         let header = self.header();
         let bytes = zerocopy::IntoBytes::as_bytes(&header);
         // SAFETY: the new mapping holds `layout.total >= HEADER_REGION` bytes
@@ -754,6 +735,18 @@ impl Drop for Flock<'_> {
     fn drop(&mut self) {
         let _ = rustix::fs::flock(self.0.as_fd(), FlockOperation::Unlock);
     }
+}
+
+/// Maps the first `len` bytes of the segment open as `file`, shared.
+fn map(name: &str, file: &File, len: usize) -> Result<memmap2::MmapRaw, Error> {
+    memmap2::MmapOptions::new()
+        .len(len)
+        .map_raw(file)
+        .map_err(|source| Error::Io {
+            name: name.to_owned(),
+            op: "map the segment",
+            source,
+        })
 }
 
 fn io_error(name: &str, op: &'static str, err: Errno) -> Error {
