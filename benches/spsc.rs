@@ -339,6 +339,7 @@ impl RawStream {
         let mut peer = spawn_peer("raw-source", &args, cpu, false);
         let (head, tail, slots) = shm.ring();
         let mut spins = 0;
+        // Acquire: pairs with the peer's Release store of its first `tail`.
         while tail.load(Ordering::Acquire) == 0 {
             peer.wait_turn(&mut spins);
         }
@@ -347,6 +348,7 @@ impl RawStream {
             READY,
             "the peer's first message"
         );
+        // Release: pairs with the peer's Acquire load of `head`.
         head.store(1, Ordering::Release);
         RawShm::unlink(&raw_name); // both ends have it mapped
         Self {
@@ -370,6 +372,8 @@ impl Run for RawStream {
         let mut spins = 0;
         for i in 0..iters {
             while head == cached_tail {
+                // Acquire: pairs with the peer's Release store of `tail`,
+                // after the slots before it were written.
                 cached_tail = tail_word.load(Ordering::Acquire);
                 if head == cached_tail {
                     self.peer.wait_turn(&mut spins);
@@ -381,6 +385,8 @@ impl Run for RawStream {
             );
             head += 1;
             if head % self.batch == 0 || head == cached_tail {
+                // Release: pairs with the peer's Acquire load of `head`,
+                // after the slots before it were read.
                 head_word.store(head, Ordering::Release);
             }
         }
@@ -410,6 +416,8 @@ impl RawEcho {
         let shm = RawShm::create(&name).expect("create the raw mapping");
         let mut peer = spawn_peer("raw-echo", &[&name], cpu, false);
         let (ping, pong) = shm.ping_pong();
+        // Release/Acquire: `ping` pairs with the peer's Acquire load of it,
+        // `pong` with its Release store (as in `run`).
         ping.store(1, Ordering::Release);
         let mut spins = 0;
         while pong.load(Ordering::Acquire) != 2 {
@@ -427,6 +435,10 @@ impl Run for RawEcho {
         let start = Instant::now();
         for _ in 0..iters {
             let value = self.next;
+            // Release: pairs with the peer's Acquire load of `ping`; the
+            // Acquire below with its Release store of `pong`. (One word
+            // each way carries everything: the orderings are what a real
+            // protocol pays, so the floor is honest.)
             ping.store(value, Ordering::Release);
             loop {
                 let back = pong.load(Ordering::Acquire);
@@ -662,18 +674,21 @@ fn run_peer(role: &str) -> Res<()> {
             let (head, tail, slots) = shm.ring();
             // Ready: a first message, at position 0.
             slots[0].store(READY, Ordering::Relaxed);
+            // Release: publishes the slot; pairs with the bench's Acquire.
             tail.store(1, Ordering::Release);
             let (mut next, mut cached_head) = (1u64, 0u64);
             for iters in &commands {
                 for i in 0..iters {
                     let mut spins = 0u32;
                     while next - cached_head == RAW_CAPACITY {
+                        // Acquire: pairs with the bench's Release of `head`.
                         cached_head = head.load(Ordering::Acquire);
                         spins = spin(spins)?;
                     }
                     slots[(next % RAW_CAPACITY) as usize].store(i, Ordering::Relaxed);
                     next += 1;
                     if next % batch == 0 || i + 1 == iters {
+                        // Release: pairs with the bench's Acquire of `tail`.
                         tail.store(next, Ordering::Release);
                     }
                 }
@@ -685,6 +700,8 @@ fn run_peer(role: &str) -> Res<()> {
             let mut last = 0;
             loop {
                 let mut spins = 0u32;
+                // Acquire here and Release below: the bench's `ping` and
+                // `pong` pairs (see `RawEcho::run`).
                 let mut value = ping.load(Ordering::Acquire);
                 while value == last {
                     spins = spin(spins)?;
