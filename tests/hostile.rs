@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::hostile::{self, hostile_u32, hostile_u64, u32b, u64b, Cleanup, Tally, Write, TIMEOUT};
 use common::shm::{
     read_bytes, read_u32, read_u64, shm_file, shm_path, write_bytes, write_u32, write_u64,
 };
@@ -93,33 +94,6 @@ impl Geometry {
     }
 }
 
-/// A value to write over a 64-bit word whose value is `current`: garbage,
-/// extremes, and values near the truth, which pass the range checks and
-/// reach deeper code.
-fn hostile_u64(rng: &mut Rng, current: u64, capacity: u64) -> u64 {
-    match rng.below(8) {
-        0 => rng.next(),
-        1 => 0,
-        2 => u64::MAX - rng.below(3),
-        3 => 1 << rng.below(64),
-        4 | 5 => current
-            .wrapping_add(rng.below(2 * capacity + 3))
-            .wrapping_sub(capacity + 1),
-        6 => current.wrapping_add(capacity + 1),
-        _ => current.wrapping_sub(1),
-    }
-}
-
-fn hostile_u32(rng: &mut Rng, current: u32) -> u32 {
-    match rng.below(5) {
-        0 => rng.next() as u32,
-        1 => 0,
-        2 => u32::MAX,
-        3 => current.wrapping_add(1),
-        _ => current.wrapping_sub(1),
-    }
-}
-
 /// One scribble on ring 0: an index, a counter, a doorbell word or some
 /// slot bytes.
 fn scribble_ring(file: &File, g: Geometry, rng: &mut Rng) {
@@ -148,29 +122,6 @@ fn scribble_ring(file: &File, g: Geometry, rng: &mut Rng) {
         }
     }
 }
-
-/// Removes the channel's name (and any file of that name) when the test
-/// ends, in case it failed before the endpoints did.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmchan::unlink(&self.0);
-        let _ = std::fs::remove_file(shm_path(&self.0));
-    }
-}
-
-/// What the scribbling loops counted.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Calls that succeeded.
-    ok: u64,
-    /// An endpoint reported disconnection: it found the ring corrupt.
-    tx_dead: bool,
-    rx_dead: bool,
-}
-
-const TIMEOUT: Duration = Duration::from_millis(1);
 
 /// One random call on the sender, with what must hold whatever the memory
 /// says.
@@ -405,56 +356,34 @@ impl Victim {
     }
 }
 
-fn scribble_in_process(seed: u64, rounds: usize) {
+fn scribble_in_process(seed: u64, rounds: u64) {
     const CAPACITY: u64 = 64;
     let g = Geometry { capacity: CAPACITY };
     let mut rng = Rng::with_env_seed(seed);
-    let mut victim = Victim::new(CAPACITY as usize);
-    let mut tally = Tally::default();
-    let mut corrupted = 0u64;
-    for _ in 0..rounds {
-        scribble_ring(&victim.file, g, &mut rng);
-        for _ in 0..1 + rng.below(6) {
-            if rng.below(2) == 0 {
-                poke_sender(&victim.tx, &mut rng, &mut tally);
-            } else {
-                poke_receiver(&victim.rx, &mut rng, &mut tally);
+    let (corrupted, ok) = hostile::scribble_in_process(
+        rounds,
+        || Victim::new(CAPACITY as usize),
+        |victim| victim.name.clone(),
+        |victim, tally| {
+            scribble_ring(&victim.file, g, &mut rng);
+            for _ in 0..1 + rng.below(6) {
+                if rng.below(2) == 0 {
+                    poke_sender(&victim.tx, &mut rng, tally);
+                } else {
+                    poke_receiver(&victim.rx, &mut rng, tally);
+                }
             }
-        }
-        let stats = victim.rx.stats();
-        assert_eq!(
-            stats.endpoints.len(),
-            2,
-            "both ends stay attached: {:?}",
-            stats.endpoints
-        );
-        if tally.tx_dead || tally.rx_dead {
-            // Corruption found: the endpoint may say Disconnected forever.
-            // Start over on a fresh channel, and check the broken one still
-            // goes away cleanly.
-            corrupted += 1;
-            tally.tx_dead = false;
-            tally.rx_dead = false;
-            let old = std::mem::replace(&mut victim, Victim::new(CAPACITY as usize));
-            let old_name = old.name.clone();
-            drop(old);
-            assert!(
-                !common::segment_exists(&old_name),
-                "a corrupted channel is still unlinked when its ends drop"
+            let stats = victim.rx.stats();
+            assert_eq!(
+                stats.endpoints.len(),
+                2,
+                "both ends stay attached: {:?}",
+                stats.endpoints
             );
-        }
-    }
-    assert!(
-        corrupted > 0,
-        "no scribble was ever detected: are the offsets right?"
-    );
-    assert!(
-        tally.ok > 0,
-        "no call ever succeeded: the run tested nothing but errors"
+        },
     );
     eprintln!(
-        "seed {seed:#x}: {rounds} rounds, {corrupted} corruptions detected, {} calls succeeded",
-        tally.ok
+        "seed {seed:#x}: {rounds} rounds, {corrupted} corruptions detected, {ok} calls succeeded"
     );
 }
 
@@ -485,17 +414,13 @@ fn scribbled_indices_with_sender_in_another_process() {
             let seed = (0x5EED_0100 + generation).to_string();
             let mut child = Peer::spawn("send-under-fire", &[&name, &seed]);
             wait_until(PATIENCE, "the peer sends", || rx.stats().sent > 0);
-            let mut tally = Tally::default();
-            for _ in 0..ROUNDS {
+            let detected = hostile::scribble_until_detected(ROUNDS, |tally| {
                 scribble_ring(&file, g, &mut rng);
                 for _ in 0..1 + rng.below(6) {
-                    poke_receiver(&rx, &mut rng, &mut tally);
+                    poke_receiver(&rx, &mut rng, tally);
                 }
-                if tally.rx_dead {
-                    corrupted += 1;
-                    break;
-                }
-            }
+            });
+            corrupted += u64::from(detected);
             // Gone: the peer must notice and exit normally, not panic or hang.
             drop(rx);
             let status = child.wait(PATIENCE);
@@ -504,10 +429,7 @@ fn scribbled_indices_with_sender_in_another_process() {
                 "the sending peer failed under scribbling: {status}"
             );
         }
-        assert!(
-            corrupted > 0,
-            "no scribble was ever detected: are the offsets right?"
-        );
+        hostile::assert_detected(corrupted);
     });
 }
 
@@ -585,17 +507,6 @@ enum Expect {
     IncompatibleOrCorrupt,
     /// The field is informational: the open succeeds and the channel works.
     Opens,
-}
-
-/// Bytes to write at an offset of the segment.
-type Write = (u64, Vec<u8>);
-
-fn u32b(v: u32) -> Vec<u8> {
-    v.to_ne_bytes().to_vec()
-}
-
-fn u64b(v: u64) -> Vec<u8> {
-    v.to_ne_bytes().to_vec()
 }
 
 /// A message through the freshly opened sender arrives at the creator.

@@ -12,8 +12,8 @@
 
 mod common;
 
+use common::{arg, live, Cleanup, Peer};
 use common::{segment_exists, sleep_forever, unique_name, wait_until, within};
-use common::{Cleanup, Peer};
 use shmchan::mpmc::{
     self, Error, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TryRecvError, TrySendError,
@@ -115,22 +115,6 @@ impl Increasing {
     }
 }
 
-/// The number of live endpoints in `stats` with `role`.
-fn live(stats: &shmchan::Stats, role: &str) -> usize {
-    stats
-        .endpoints
-        .iter()
-        .filter(|e| e.role == role && e.alive)
-        .count()
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    args[i].parse().expect("a numeric peer argument")
-}
-
 #[test]
 #[ignore = "run as a peer process by the other tests"]
 fn peer() {
@@ -223,37 +207,14 @@ fn produce(tx: &Sender<u64>, id: u64, count: u64, batch: bool) {
         }
         return;
     }
-    let mut rng = common::Rng::new(id + 1);
-    let mut next = 0u64;
-    let mut round = 0u64;
-    let mut chunk = Vec::with_capacity(100);
-    while next < count {
-        let size = (1 + rng.below(100)).min(count - next);
-        chunk.clear();
-        chunk.extend((next..next + size).map(|seq| tag(id, seq)));
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            let sent = if round % 2 == 0 {
-                tx.send_batch(rest).unwrap();
-                rest.len()
-            } else {
-                match tx.try_send_batch(rest) {
-                    Ok(sent) => {
-                        assert!((1..=rest.len()).contains(&sent), "try_send_batch: {sent}");
-                        sent
-                    }
-                    Err(TrySendError::Full(())) => {
-                        std::thread::yield_now();
-                        0
-                    }
-                    Err(err) => panic!("try_send_batch: {err}"),
-                }
-            };
-            rest = &rest[sent..];
-        }
-        next += size;
-        round += 1;
-    }
+    common::send_in_chunks(
+        id + 1,
+        count,
+        100,
+        |seq| tag(id, seq),
+        |chunk| tx.send_batch(chunk).unwrap(),
+        |chunk| tx.try_send_batch(chunk),
+    );
 }
 
 /// Receives until disconnection, checking FIFO per producer; returns what

@@ -19,7 +19,9 @@
 mod common;
 
 use common::shm::{read_u32, read_u64, shm_file, write_u64};
-use common::{sigkill, sleep_forever, unique_name, wait_until, within, Cleanup, Peer, Rng};
+use common::{
+    arg, live, sigkill, sleep_forever, unique_name, wait_until, within, Cleanup, Peer, Rng,
+};
 use shmchan::mpmc::{
     self, Error, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TryRecvError, TrySendError,
@@ -101,13 +103,6 @@ fn tag(id: u64, seq: u64) -> u64 {
 
 fn untag(value: u64) -> (u64, u64) {
     (value >> 40, value & ((1 << 40) - 1))
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    args[i].parse().expect("a numeric peer argument")
 }
 
 /// The state letter of `/proc/<pid>/stat`.
@@ -198,14 +193,6 @@ fn stop_inside_a_claim(
         }
     }
     false
-}
-
-fn live(stats: &shmchan::Stats, role: &str) -> usize {
-    stats
-        .endpoints
-        .iter()
-        .filter(|e| e.role == role && e.alive)
-        .count()
 }
 
 #[test]

@@ -12,8 +12,8 @@
 
 mod common;
 
+use common::{arg, live, Cleanup, Peer};
 use common::{segment_exists, sleep_forever, spawn_peer, unique_name, wait_until, within};
-use common::{Cleanup, Peer};
 use shmchan::mpsc::{
     self, Error, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TryRecvError, TrySendError,
@@ -95,22 +95,6 @@ impl Order {
     fn total(&self) -> u64 {
         self.next.iter().sum()
     }
-}
-
-/// The number of live endpoints in `stats` with `role`.
-fn live(stats: &shmchan::Stats, role: &str) -> usize {
-    stats
-        .endpoints
-        .iter()
-        .filter(|e| e.role == role && e.alive)
-        .count()
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    args[i].parse().expect("a numeric peer argument")
 }
 
 /// The flood's sender id in the fairness test, and the rare sender's.
@@ -219,37 +203,14 @@ fn peer() {
 /// Sends Msg(id, 0..count) in chunks of 1..=300, alternating `send_batch`
 /// and `try_send_batch` (retrying while full).
 fn send_in_batches(tx: &Sender<Msg>, id: u64, count: u64) {
-    let mut rng = common::Rng::new(id + 1);
-    let mut next = 0u64;
-    let mut round = 0u64;
-    let mut chunk = Vec::with_capacity(300);
-    while next < count {
-        let size = (1 + rng.below(300)).min(count - next);
-        chunk.clear();
-        chunk.extend((next..next + size).map(|seq| Msg::new(id, seq)));
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            let sent = if round % 2 == 0 {
-                tx.send_batch(rest).unwrap();
-                rest.len()
-            } else {
-                match tx.try_send_batch(rest) {
-                    Ok(sent) => {
-                        assert!((1..=rest.len()).contains(&sent), "try_send_batch: {sent}");
-                        sent
-                    }
-                    Err(TrySendError::Full(())) => {
-                        std::thread::yield_now();
-                        0
-                    }
-                    Err(err) => panic!("try_send_batch: {err}"),
-                }
-            };
-            rest = &rest[sent..];
-        }
-        next += size;
-        round += 1;
-    }
+    common::send_in_chunks(
+        id + 1,
+        count,
+        300,
+        |seq| Msg::new(id, seq),
+        |chunk| tx.send_batch(chunk).unwrap(),
+        |chunk| tx.try_send_batch(chunk),
+    );
 }
 
 // ---------------------------------------------------------------------------

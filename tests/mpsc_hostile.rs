@@ -16,8 +16,11 @@
 
 mod common;
 
+use common::hostile::{
+    self, dead_words, hostile_u32, hostile_u64, tagged, u32b, u64b, Cleanup, Tally, Write, TIMEOUT,
+};
 use common::shm::write_u64;
-use common::shm::{read_bytes, read_u32, read_u64, shm_file, shm_path, write_bytes, write_u32};
+use common::shm::{read_bytes, read_u32, read_u64, shm_file, write_bytes, write_u32};
 use common::{sleep_forever, unique_name, wait_until, within, Peer, Rng};
 use shmchan::mpsc::{
     self, Error, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
@@ -107,67 +110,6 @@ impl Geometry {
     fn total(self) -> u64 {
         self.rings() + self.shards * self.stride()
     }
-}
-
-/// Owner words that name no live process: a pid above the kernel's limit
-/// (`PID_MAX_LIMIT` is 2^22), one beyond `i32::MAX` (which must never reach
-/// kill(2)), pid 0, and this process's pid with another start time (as
-/// after pid reuse).
-fn dead_words(me: u64) -> Vec<u64> {
-    let my_start = me >> 32;
-    let my_pid = me & 0xFFFF_FFFF;
-    vec![
-        12345 << 32 | 0x3FFF_FFFF,
-        u64::MAX,
-        0xDEAD_BEEF << 32,
-        (my_start.wrapping_add(1) & 0xFFFF_FFFF) << 32 | my_pid,
-        0x7FFF_FFFF,
-        1 << 32 | 0x0040_0001,
-        (my_start ^ 0x5555) << 32 | 0x0050_0000,
-    ]
-}
-
-/// A value to write over a 64-bit word whose value is `current`: garbage,
-/// extremes, and values near the truth, which pass the range checks and
-/// reach deeper code.
-fn hostile_u64(rng: &mut Rng, current: u64, capacity: u64) -> u64 {
-    match rng.below(8) {
-        0 => rng.next(),
-        1 => 0,
-        2 => u64::MAX - rng.below(3),
-        3 => 1 << rng.below(64),
-        4 | 5 => current
-            .wrapping_add(rng.below(2 * capacity + 3))
-            .wrapping_sub(capacity + 1),
-        6 => current.wrapping_add(capacity + 1),
-        _ => current.wrapping_sub(1),
-    }
-}
-
-fn hostile_u32(rng: &mut Rng, current: u32) -> u32 {
-    match rng.below(5) {
-        0 => rng.next() as u32,
-        1 => 0,
-        2 => u32::MAX,
-        3 => current.wrapping_add(1),
-        _ => current.wrapping_sub(1),
-    }
-}
-
-/// Removes the channel's name (and any file of that name) when the test
-/// ends, in case it failed before the endpoints did.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = shmchan::unlink(&self.0);
-        let _ = std::fs::remove_file(shm_path(&self.0));
-    }
-}
-
-/// `(id << 32) + seq`: message `seq` of sender `id`.
-fn tagged(id: u64, seq: u64) -> u64 {
-    id << 32 | seq
 }
 
 #[test]
@@ -602,17 +544,6 @@ enum Expect {
     RefusedOrSound,
 }
 
-/// Bytes to write at an offset of the segment.
-type Write = (u64, Vec<u8>);
-
-fn u32b(v: u32) -> Vec<u8> {
-    v.to_ne_bytes().to_vec()
-}
-
-fn u64b(v: u64) -> Vec<u8> {
-    v.to_ne_bytes().to_vec()
-}
-
 #[test]
 fn scribbled_shard_and_endpoint_counts_refuse_open() {
     use Expect::{Refused, RefusedOrSound};
@@ -957,18 +888,6 @@ fn scribbled_doorbells_and_counters_do_not_disturb_delivery() {
 // ---------------------------------------------------------------------------
 // Random scribbling.
 
-/// What the scribbling loops counted.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Calls that succeeded.
-    ok: u64,
-    /// An endpoint reported disconnection.
-    tx_dead: bool,
-    rx_dead: bool,
-}
-
-const TIMEOUT: Duration = Duration::from_millis(1);
-
 /// One random call on a sender, with what must hold whatever the memory
 /// says.
 fn poke_sender(tx: &Sender<u64>, rng: &mut Rng, tally: &mut Tally) {
@@ -1119,44 +1038,27 @@ fn random_scribbles_never_panic_or_hang() {
     within(Duration::from_secs(180), "the scribbling run", || {
         const ROUNDS: u64 = 1500;
         let mut rng = Rng::with_env_seed(0x5EED_0E01);
-        let mut victim = Victim::new("mpsc-hostile-random", 3);
-        let owners = dead_words(read_u64(&victim.file, victim.g.endpoint(0)));
-        let mut tally = Tally::default();
-        let mut corrupted = 0u64;
-        for _ in 0..ROUNDS {
-            scribble(&victim.file, victim.g, &mut rng, Some(&owners));
-            for _ in 0..1 + rng.below(6) {
-                let pick = rng.below(victim.senders.len() as u64 + 1) as usize;
-                match victim.senders.get(pick) {
-                    Some(tx) => poke_sender(tx, &mut rng, &mut tally),
-                    None => poke_receiver(&victim.rx, &mut rng, &mut tally),
+        let mut owners = None;
+        let (corrupted, ok) = hostile::scribble_in_process(
+            ROUNDS,
+            || Victim::new("mpsc-hostile-random", 3),
+            |victim| victim.name.clone(),
+            |victim, tally| {
+                // Owner words of this process, taken from the first victim.
+                let owners = owners.get_or_insert_with(|| {
+                    dead_words(read_u64(&victim.file, victim.g.endpoint(0)))
+                });
+                scribble(&victim.file, victim.g, &mut rng, Some(owners));
+                for _ in 0..1 + rng.below(6) {
+                    let pick = rng.below(victim.senders.len() as u64 + 1) as usize;
+                    match victim.senders.get(pick) {
+                        Some(tx) => poke_sender(tx, &mut rng, tally),
+                        None => poke_receiver(&victim.rx, &mut rng, tally),
+                    }
                 }
-            }
-            if tally.tx_dead || tally.rx_dead {
-                // Corruption found (or the endpoints made to look gone):
-                // start over on a fresh channel, and check the broken one
-                // still goes away cleanly.
-                corrupted += 1;
-                tally.tx_dead = false;
-                tally.rx_dead = false;
-                let old = std::mem::replace(&mut victim, Victim::new("mpsc-hostile-random", 3));
-                let old_name = old.name.clone();
-                drop(old);
-                assert!(
-                    !common::segment_exists(&old_name),
-                    "a corrupted channel is still unlinked when its ends drop"
-                );
-            }
-        }
-        assert!(
-            corrupted > 0,
-            "no scribble was ever detected: are the offsets right?"
+            },
         );
-        assert!(tally.ok > 0, "no call ever succeeded");
-        eprintln!(
-            "{ROUNDS} rounds, {corrupted} corruptions detected, {} calls succeeded",
-            tally.ok
-        );
+        eprintln!("{ROUNDS} rounds, {corrupted} corruptions detected, {ok} calls succeeded");
     });
 }
 
@@ -1194,17 +1096,13 @@ fn random_scribbles_with_senders_in_other_processes() {
                     .count()
                     == 2
             });
-            let mut tally = Tally::default();
-            for _ in 0..ROUNDS {
+            let detected = hostile::scribble_until_detected(ROUNDS, |tally| {
                 scribble(&file, g, &mut rng, None);
                 for _ in 0..1 + rng.below(6) {
-                    poke_receiver(&rx, &mut rng, &mut tally);
+                    poke_receiver(&rx, &mut rng, tally);
                 }
-                if tally.rx_dead {
-                    corrupted += 1;
-                    break;
-                }
-            }
+            });
+            corrupted += u64::from(detected);
             // Gone: the peers must notice and exit normally, not panic or hang.
             drop(rx);
             for mut peer in peers {
@@ -1215,10 +1113,7 @@ fn random_scribbles_with_senders_in_other_processes() {
                 );
             }
         }
-        assert!(
-            corrupted > 0,
-            "no scribble was ever detected: are the offsets right?"
-        );
+        hostile::assert_detected(corrupted);
     });
 }
 

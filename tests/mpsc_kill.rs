@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{sigkill, sleep_forever, unique_name, wait_until, within, Cleanup, Peer};
+use common::{arg, sigkill, sleep_forever, unique_name, wait_until, within, Cleanup, Peer};
 use shmchan::mpsc::{
     Error, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TryRecvError, TrySendError,
@@ -104,13 +104,6 @@ fn proc_state(pid: u32) -> Option<char> {
         .next()?
         .chars()
         .next()
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    args[i].parse().expect("a numeric peer argument")
 }
 
 #[test]

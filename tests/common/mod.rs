@@ -16,6 +16,7 @@
 #![allow(dead_code)]
 
 pub mod counting_alloc;
+pub mod hostile;
 pub mod shm;
 
 use std::os::unix::fs::PermissionsExt;
@@ -70,6 +71,67 @@ pub fn peer_main(dispatch: impl FnOnce(&str, &[String])) {
         .map(str::to_owned)
         .collect();
     dispatch(&role, &args);
+}
+
+/// Peer argument `i`, parsed.
+pub fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    args[i].parse().expect("a numeric peer argument")
+}
+
+/// The number of live endpoints in `stats` with `role`.
+pub fn live(stats: &shmchan::Stats, role: &str) -> usize {
+    stats
+        .endpoints
+        .iter()
+        .filter(|e| e.role == role && e.alive)
+        .count()
+}
+
+/// Sends `make(0..count)` in chunks of 1..=`max` (their sizes drawn from
+/// `Rng::new(seed)`), alternating `send_batch` and `try_send_batch`
+/// (retrying while full; a partial send must be 1..=the chunk).
+pub fn send_in_chunks<T>(
+    seed: u64,
+    count: u64,
+    max: u64,
+    make: impl Fn(u64) -> T,
+    mut send_batch: impl FnMut(&[T]),
+    mut try_send_batch: impl FnMut(&[T]) -> Result<usize, shmchan::TrySendError<()>>,
+) {
+    let mut rng = Rng::new(seed);
+    let mut next = 0u64;
+    let mut round = 0u64;
+    let mut chunk = Vec::with_capacity(max as usize);
+    while next < count {
+        let size = (1 + rng.below(max)).min(count - next);
+        chunk.clear();
+        chunk.extend((next..next + size).map(&make));
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let sent = if round % 2 == 0 {
+                send_batch(rest);
+                rest.len()
+            } else {
+                match try_send_batch(rest) {
+                    Ok(sent) => {
+                        assert!((1..=rest.len()).contains(&sent), "try_send_batch: {sent}");
+                        sent
+                    }
+                    Err(shmchan::TrySendError::Full(())) => {
+                        std::thread::yield_now();
+                        0
+                    }
+                    Err(err) => panic!("try_send_batch: {err}"),
+                }
+            };
+            rest = &rest[sent..];
+        }
+        next += size;
+        round += 1;
+    }
 }
 
 /// Waits for `child` to exit, killing it after `limit`.
