@@ -38,7 +38,6 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::os::fd::AsFd;
 use std::process::{ExitCode, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// One market-data tick: 24 bytes, no padding.
@@ -113,19 +112,8 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------
 // The parent: runs the measurements and prints the table.
 
-fn number(arg: Option<&String>, default: u64, what: &str) -> Res<u64> {
-    match arg {
-        None => Ok(default),
-        Some(arg) => match arg.replace('_', "").parse::<u64>() {
-            Ok(n) if n >= 2 => Ok(n),
-            _ => Err(format!(
-                "{what} must be a number of at least 2, not {arg:?}\n\
-                 usage: demo [MESSAGES (default 5000000)] [ROUND_TRIPS (default 200000)]"
-            )
-            .into()),
-        },
-    }
-}
+/// The command line, for a bad count.
+const USAGE: &str = "demo [MESSAGES (default 5000000)] [ROUND_TRIPS (default 200000)]";
 
 /// One transport's figures over the rounds.
 #[derive(Default)]
@@ -152,8 +140,8 @@ impl Series {
 }
 
 fn run(args: &[String]) -> Res<()> {
-    let messages = number(args.first(), 5_000_000, "MESSAGES")?;
-    let round_trips = number(args.get(1), 200_000, "ROUND_TRIPS")?;
+    let messages = common::count(args.first(), 5_000_000, "MESSAGES", USAGE)?;
+    let round_trips = common::count(args.get(1), 200_000, "ROUND_TRIPS", USAGE)?;
     let write_messages = (messages / WRITE_SHARE).max(2);
     let pipe_rts = (round_trips / PIPE_RT_SHARE).max(2);
 
@@ -352,11 +340,9 @@ fn percentile(samples: &[u64], p: usize) -> u64 {
     samples[(samples.len() * p / 100).min(samples.len() - 1)]
 }
 
-/// A fresh channel name: the pid keeps two demos apart, the counter the runs.
+/// A fresh channel name for this run.
 fn fresh_name(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("shmchan-demo-{}-{tag}-{n}", std::process::id())
+    common::fresh_name("demo", tag)
 }
 
 /// Starts a peer in `role` with `args`, its standard input and output

@@ -55,7 +55,6 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{ExitCode, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Records per run, unless given on the command line.
@@ -257,19 +256,8 @@ impl Run {
 }
 
 fn run(args: &[String]) -> Res<()> {
-    let records = match args.first() {
-        None => DEFAULT_RECORDS,
-        Some(arg) => match arg.replace('_', "").parse::<u64>() {
-            Ok(n) if n >= 2 => n,
-            _ => {
-                return Err(format!(
-                    "RECORDS must be a number of at least 2, not {arg:?}\n\
-                     usage: lines [RECORDS (default {DEFAULT_RECORDS})]"
-                )
-                .into())
-            }
-        },
-    };
+    let usage = format!("lines [RECORDS (default {DEFAULT_RECORDS})]");
+    let records = common::count(args.first(), DEFAULT_RECORDS, "RECORDS", &usage)?;
     println!(
         "shmchan lines: {records} JSON-like records of 50 to 2000 bytes, child to parent, \
          {ROUNDS} interleaved rounds"
@@ -435,11 +423,9 @@ fn socket_run(n: u64, cpu: Option<usize>) -> Res<Run> {
     })
 }
 
-/// A fresh channel name: the pid keeps two runs of the example apart.
+/// A fresh channel name for this run.
 fn fresh_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("shmchan-lines-{}-{n}", std::process::id())
+    common::fresh_name("lines", "records")
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use std::error::Error;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
@@ -47,6 +48,28 @@ pub fn arg(args: &[String], i: usize) -> Res<&str> {
     args.get(i)
         .map(String::as_str)
         .ok_or_else(|| "missing argument".into())
+}
+
+/// A count given on the command line (`_` separators allowed), at least 2,
+/// or `default` if none was given; `what` and `usage` explain a bad one.
+pub fn count(arg: Option<&String>, default: u64, what: &str, usage: &str) -> Res<u64> {
+    let Some(arg) = arg else {
+        return Ok(default);
+    };
+    match arg.replace('_', "").parse::<u64>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err(
+            format!("{what} must be a number of at least 2, not {arg:?}\nusage: {usage}").into(),
+        ),
+    }
+}
+
+/// A fresh channel name for `example`: the pid keeps two runs apart, the
+/// counter the channels of one run.
+pub fn fresh_name(example: &str, tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("shmchan-{example}-{}-{tag}-{n}", std::process::id())
 }
 
 /// Standard output as an unbuffered `File` (std's `Stdout` is line-buffered).
