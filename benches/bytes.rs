@@ -8,8 +8,8 @@
 //! ```
 //!
 //! The benchmark binary re-runs itself as the peer process, the role chosen
-//! by the `SHMCHAN_BYTES_BENCH_PEER` environment variable, which `main`
-//! checks before criterion sees the command line. Each peer is started when
+//! by an environment variable, which `main` checks before criterion sees
+//! the command line. Each peer is started when
 //! its benchmark first runs and stopped when the benchmark is done.
 //!
 //! One group per message size, `bytes/64B`, `bytes/1KiB`, `bytes/4KiB` and
@@ -37,6 +37,11 @@
 //! - `unix_socket_buffered`: the same with a 64 KiB `BufWriter` on the
 //!   sending side, so small messages share a `write(2)`.
 //! - `pipe`: as `unix_socket`, over a pipe.
+//! - `shmchan_asleep`: as `shmchan`, with no spinning: each side sleeps on
+//!   the futex whenever it must wait.
+//!
+//! The workloads are in `common::bytes`; round trips of these sizes are in
+//! the `round_trip` bench.
 //!
 //! With two or more CPUs, the bench and its peers are pinned to different
 //! CPUs (set `SHMCHAN_BENCH_NO_PIN` to turn that off). The host may move
@@ -44,49 +49,20 @@
 //! which changes the figures: compare the benchmarks of one run, and repeat
 //! runs before believing a ratio.
 
+// Each bench uses its own share of the workloads.
+#[allow(dead_code)]
 mod common;
 
-use common::{read_or_eof, stdin_file, stdout_file, with_peer, Bench, Peer, Res, Run};
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput};
-use shmchan::{bytes, spsc};
-use std::hint::black_box;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
-use std::process::{ChildStdin, Stdio};
-use std::time::{Duration, Instant};
-
-/// The peer's environment, and how the bench names itself and its
-/// channels.
-const BENCH: Bench = Bench {
-    role_var: "SHMCHAN_BYTES_BENCH_PEER",
-    args_var: "SHMCHAN_BYTES_BENCH_ARGS",
-    cpu_var: "SHMCHAN_BYTES_BENCH_PEER_CPU",
-    label: "shmchan bytes bench",
-    peer_label: "bytes bench peer",
-    name_prefix: "shmchan-bytes-bench",
-};
-
-/// Message sizes, one group each.
-const SIZES: [(usize, &str); 4] = [
-    (64, "64B"),
-    (1024, "1KiB"),
-    (4096, "4KiB"),
-    (64 * 1024, "64KiB"),
-];
-/// Bytes in the shmchan ring: the largest message is half of it, less 8.
-const RING_BYTES: usize = 1 << 20;
-/// Buffer of the `BufReader`s and `BufWriter`s.
-const STREAM_BUFFER: usize = 64 * 1024;
-/// Bytes of the length prefix on a socket or pipe.
-const FRAME_HEADER: usize = 4;
+use common::bytes::{Memcpy, ShmStream, Stream, BENCH, SIZES};
+use common::{with_peer, Wait};
+use criterion::{Criterion, Throughput};
+use std::time::Duration;
 
 fn main() {
-    if BENCH.peer_main(run_peer) {
+    if common::peer_main() {
         return;
     }
-    let peer_cpu = BENCH.place_processes();
+    let cpu = BENCH.place_processes();
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(700))
@@ -95,298 +71,24 @@ fn main() {
     for (size, label) in SIZES {
         let mut group = c.benchmark_group(format!("bytes/{label}"));
         group.throughput(Throughput::Bytes(size as u64));
-        memcpy(&mut group, size);
+        with_peer(&mut group, "memcpy", || Memcpy::new(size));
         with_peer(&mut group, "shmchan", || {
-            ShmStream::spawn(size, false, peer_cpu)
+            ShmStream::spawn(size, false, Wait::Spin, cpu)
         });
         with_peer(&mut group, "shmchan_recv_into", || {
-            ShmStream::spawn(size, true, peer_cpu)
+            ShmStream::spawn(size, true, Wait::Spin, cpu)
+        });
+        with_peer(&mut group, "shmchan_asleep", || {
+            ShmStream::spawn(size, false, Wait::Sleep, cpu)
         });
         with_peer(&mut group, "unix_socket", || {
-            Stream::socket(size, false, peer_cpu)
+            Stream::socket(size, false, cpu)
         });
         with_peer(&mut group, "unix_socket_buffered", || {
-            Stream::socket(size, true, peer_cpu)
+            Stream::socket(size, true, cpu)
         });
-        with_peer(&mut group, "pipe", || Stream::pipe(size, peer_cpu));
+        with_peer(&mut group, "pipe", || Stream::pipe(size, cpu));
         group.finish();
     }
     c.final_summary();
-}
-
-/// Single-thread `memcpy` of `size` bytes, in this process.
-fn memcpy(group: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
-    let src: Vec<u8> = (0..size).map(|i| i as u8).collect();
-    let mut dst = vec![0u8; size];
-    group.bench_function("memcpy", |b| {
-        b.iter(|| {
-            dst.copy_from_slice(black_box(&src));
-            black_box(&mut dst);
-        });
-    });
-}
-
-/// Where a message of `size` bytes carries its sequence number in the
-/// middle (every size here is at least 24 bytes, so the three places are
-/// apart): a transport that left the middle of the previous message at the
-/// same place would be caught.
-fn middle(size: usize) -> usize {
-    (size / 2) & !7
-}
-
-/// Checks message `seq` of `size` bytes: its length, and the sequence
-/// number in its first, middle and last 8 bytes.
-#[inline(always)]
-fn verify(message: &[u8], seq: u64, size: usize) {
-    let mid = middle(size);
-    let ok = message.len() == size
-        && message[..8] == seq.to_ne_bytes()
-        && message[mid..mid + 8] == seq.to_ne_bytes()
-        && message[size - 8..] == seq.to_ne_bytes();
-    if !ok {
-        mismatch(message, seq, size);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn mismatch(message: &[u8], seq: u64, size: usize) -> ! {
-    let word = |bytes: Option<&[u8]>| {
-        bytes
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_ne_bytes)
-    };
-    panic!(
-        "message {seq} of {size} bytes arrived as {} bytes, numbered {:?} and {:?}: \
-         the transport lost, duplicated, reordered or truncated one",
-        message.len(),
-        word(message.get(..8)),
-        word(message.get(message.len().saturating_sub(8)..)),
-    );
-}
-
-/// Writes `seq` into the first, middle and last 8 bytes of `message`.
-#[inline(always)]
-fn stamp(message: &mut [u8], seq: u64) {
-    let size = message.len();
-    let mid = middle(size);
-    message[..8].copy_from_slice(&seq.to_ne_bytes());
-    message[mid..mid + 8].copy_from_slice(&seq.to_ne_bytes());
-    message[size - 8..].copy_from_slice(&seq.to_ne_bytes());
-}
-
-/// A message of `size` bytes whose middle is not all one value.
-fn payload(size: usize) -> Vec<u8> {
-    (0..size).map(|i| (i * 7 + 3) as u8).collect()
-}
-
-// ---------------------------------------------------------------------------
-// The bench's side of each peer.
-
-/// The bench receives from a `bytes` channel; commands go over an spsc
-/// channel.
-struct ShmStream {
-    /// How many messages to stream next; dropping it stops the peer.
-    commands: Option<spsc::Sender<u64>>,
-    data: bytes::Receiver,
-    size: usize,
-    /// Copy each message out with `recv_into` (else read it in place).
-    copy_out: bool,
-    buf: Vec<u8>,
-    peer: Peer,
-}
-
-impl ShmStream {
-    fn spawn(size: usize, copy_out: bool, cpu: Option<usize>) -> Self {
-        let (commands_name, data_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("data"));
-        let commands =
-            spsc::Sender::<u64>::create(&commands_name, 16).expect("create the command channel");
-        let mut data =
-            bytes::Receiver::create(&data_name, RING_BYTES).expect("create the data channel");
-        assert!(size <= data.capacity() / 2 - 8, "the ring is too small");
-        let args = [commands_name.as_str(), &data_name, &size.to_string()];
-        let mut peer = spawn_peer("shm-source", &args, cpu, Stdio::null());
-        // The peer's first message, empty, says it has attached.
-        let ready_empty =
-            peer.recv_first(|timeout| data.recv_timeout(timeout).map(|ready| ready.is_empty()));
-        assert!(ready_empty, "the peer's first message");
-        Self {
-            commands: Some(commands),
-            data,
-            size,
-            copy_out,
-            buf: Vec::with_capacity(size),
-            peer,
-        }
-    }
-}
-
-impl Run for ShmStream {
-    fn run(&mut self, iters: u64) -> Duration {
-        let start = Instant::now();
-        let commands = self.commands.as_ref().expect("running");
-        if commands.send(iters).is_err() {
-            self.peer.left();
-        }
-        for seq in 0..iters {
-            if self.copy_out {
-                if self.data.recv_into(&mut self.buf).is_err() {
-                    self.peer.left();
-                }
-                verify(&self.buf, seq, self.size);
-            } else {
-                match self.data.recv() {
-                    Ok(message) => verify(&message, seq, self.size),
-                    Err(_) => self.peer.left(),
-                }
-            }
-        }
-        start.elapsed()
-    }
-}
-
-impl Drop for ShmStream {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer's command loop ends
-        self.peer.finish();
-    }
-}
-
-/// The bench reads length-prefixed messages from the peer's standard output
-/// (a socket or a pipe); commands go to its standard input.
-struct Stream<R> {
-    commands: Option<ChildStdin>,
-    data: BufReader<R>,
-    size: usize,
-    buf: Vec<u8>,
-    peer: Peer,
-}
-
-impl Stream<UnixStream> {
-    /// Over a socketpair; the peer writes each message with one `write_all`,
-    /// or through a `BufWriter` if `buffered`.
-    fn socket(size: usize, buffered: bool, cpu: Option<usize>) -> Self {
-        let (ours, theirs) = UnixStream::pair().expect("socketpair");
-        let mode = if buffered { "buffered" } else { "write" };
-        let args = [size.to_string(), mode.to_string()];
-        let stdout = Stdio::from(OwnedFd::from(theirs));
-        let peer = spawn_peer("stream-source", &args, cpu, stdout);
-        Self::new(ours, size, peer)
-    }
-}
-
-impl Stream<std::process::ChildStdout> {
-    /// Over a pipe; the peer writes each message with one `write_all`.
-    fn pipe(size: usize, cpu: Option<usize>) -> Self {
-        let args = [size.to_string(), "write".to_string()];
-        let mut peer = spawn_peer("stream-source", &args, cpu, Stdio::piped());
-        let data = peer.child.stdout.take().expect("pipe from the peer");
-        Self::new(data, size, peer)
-    }
-}
-
-impl<R: Read> Stream<R> {
-    fn new(data: R, size: usize, mut peer: Peer) -> Self {
-        let commands = peer.child.stdin.take().expect("pipe to the peer");
-        Self {
-            commands: Some(commands),
-            data: BufReader::with_capacity(STREAM_BUFFER, data),
-            size,
-            buf: vec![0; size],
-            peer,
-        }
-    }
-
-    fn read_message(&mut self) -> std::io::Result<()> {
-        let mut header = [0u8; FRAME_HEADER];
-        self.data.read_exact(&mut header)?;
-        let len = u32::from_ne_bytes(header) as usize;
-        if len != self.size {
-            return Err(std::io::Error::new(
-                ErrorKind::InvalidData,
-                format!("a frame of {len} bytes, expected {}", self.size),
-            ));
-        }
-        self.data.read_exact(&mut self.buf)
-    }
-}
-
-impl<R: Read> Run for Stream<R> {
-    fn run(&mut self, iters: u64) -> Duration {
-        let start = Instant::now();
-        let commands = self.commands.as_mut().expect("running");
-        commands
-            .write_all(&iters.to_ne_bytes())
-            .expect("send a command to the peer");
-        for seq in 0..iters {
-            if let Err(err) = self.read_message() {
-                panic!("message {seq}: {err}: {}", self.peer.status());
-            }
-            verify(&self.buf, seq, self.size);
-        }
-        start.elapsed()
-    }
-}
-
-impl<R> Drop for Stream<R> {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer reads end-of-file
-        self.peer.finish();
-    }
-}
-
-/// Starts a peer in `role` with `args`, its standard input a pipe (for
-/// commands) and its standard output `stdout`.
-fn spawn_peer(
-    role: &'static str,
-    args: &[impl AsRef<str>],
-    cpu: Option<usize>,
-    stdout: Stdio,
-) -> Peer {
-    BENCH.spawn(role, args, cpu, Stdio::piped(), stdout)
-}
-
-// ---------------------------------------------------------------------------
-// The peer process.
-
-fn run_peer(role: &str) -> Res<()> {
-    let args = BENCH.peer_args()?;
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let arg = |i: usize| args.get(i).copied().ok_or("missing argument");
-    let gone = "the bench stopped receiving";
-    match role {
-        "shm-source" => {
-            let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
-            let data = bytes::Sender::open(arg(1)?)?;
-            let mut message = payload(arg(2)?.parse()?);
-            data.send(&[]).map_err(|_| gone)?; // ready
-            for iters in &commands {
-                for seq in 0..iters {
-                    stamp(&mut message, seq);
-                    data.send(&message).map_err(|_| gone)?;
-                }
-            }
-        }
-        "stream-source" => {
-            let size: usize = arg(0)?.parse()?;
-            let mut frame = vec![0u8; FRAME_HEADER];
-            frame[..FRAME_HEADER].copy_from_slice(&u32::try_from(size)?.to_ne_bytes());
-            frame.extend_from_slice(&payload(size));
-            let mut commands = stdin_file()?;
-            let out = stdout_file()?;
-            let mut out: Box<dyn Write> = match arg(1)? {
-                "buffered" => Box::new(BufWriter::with_capacity(STREAM_BUFFER, out)),
-                _ => Box::new(out),
-            };
-            while let Some(iters) = read_or_eof(&mut commands)? {
-                for seq in 0..iters {
-                    stamp(&mut frame[FRAME_HEADER..], seq);
-                    out.write_all(&frame)?;
-                }
-                out.flush()?;
-            }
-        }
-        other => return Err(format!("unknown role {other:?}").into()),
-    }
-    Ok(())
 }

@@ -1,13 +1,28 @@
-//! What the benchmarks share: the peer process (the benchmark binary run
-//! again, its role in an environment variable), the placement of the bench
-//! and its peers on CPUs, and the pipe plumbing of the peer's side.
+//! What the benchmarks and the `compare` example share: the workloads
+//! (each a [`Run`]: the bench's side of one transport, and its peer
+//! processes), the peer process (the benchmark binary run again, its role
+//! in an environment variable), the placement of the bench and its peers on
+//! CPUs, and the pipe plumbing of the peer's side.
+//!
+//! - [`stream`]: `u64`s one way through spsc, a hand-written ring, a pipe
+//!   and a Unix socket;
+//! - [`bytes`]: messages of a given size one way through a `bytes`
+//!   channel, a socket and a pipe, and `memcpy`;
+//! - [`multi`]: mpsc with N senders and mpmc 2x2 across processes, and
+//!   crossbeam-channel and `std::sync::mpsc` across threads;
+//! - [`echo`]: round trips over every transport, spinning and asleep.
 
+pub mod bytes;
 mod cpus;
+pub mod echo;
+pub mod multi;
+mod raw;
+pub mod stream;
 
 use cpus::{allowed_cpus, pin_to};
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
-use shmchan::RecvTimeoutError;
+use shmchan::{Options, RecvTimeoutError};
 use std::error::Error;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -20,6 +35,110 @@ use std::time::{Duration, Instant};
 const NO_PIN_VAR: &str = "SHMCHAN_BENCH_NO_PIN";
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
+
+/// In a peer process (one of the workloads' role variables is set), runs
+/// its role and returns true; if it fails, says so and exits with 1. In
+/// the bench itself returns false: checked before criterion sees the
+/// command line.
+pub fn peer_main() -> bool {
+    stream::BENCH.peer_main(stream::run_peer)
+        || bytes::BENCH.peer_main(bytes::run_peer)
+        || multi::BENCH.peer_main(multi::run_peer)
+        || echo::BENCH.peer_main(echo::run_peer)
+}
+
+/// How both sides of a shmchan workload wait for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The default options: spin for up to [`Options::DEFAULT_SPIN`], which
+    /// a round trip at full speed never outlasts.
+    Spin,
+    /// No spinning: every blocked `send` or `recv` sleeps on the futex at
+    /// once (so every round trip is two sleeps and two wake-ups).
+    Sleep,
+}
+
+impl Wait {
+    pub fn options(self) -> Options {
+        match self {
+            Wait::Spin => Options::new(),
+            Wait::Sleep => Options::new().spin(Duration::ZERO),
+        }
+    }
+
+    pub fn arg(self) -> &'static str {
+        match self {
+            Wait::Spin => "spin",
+            Wait::Sleep => "sleep",
+        }
+    }
+
+    pub fn parse(arg: &str) -> Res<Self> {
+        match arg {
+            "spin" => Ok(Wait::Spin),
+            "sleep" => Ok(Wait::Sleep),
+            other => Err(format!("unknown wait {other:?}").into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The in-process baselines.
+
+/// A channel of `u64` between threads of this process.
+pub trait InProcessFlavor {
+    type Tx: Clone + Send + 'static;
+    type Rx: Send + 'static;
+    /// How the benchmarks name it.
+    const NAME: &'static str;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx);
+    fn send(tx: &Self::Tx, value: u64) -> bool;
+    fn recv(rx: &Self::Rx) -> Option<u64>;
+}
+
+/// crossbeam-channel's bounded channel.
+pub struct Crossbeam;
+
+impl InProcessFlavor for Crossbeam {
+    type Tx = crossbeam_channel::Sender<u64>;
+    type Rx = crossbeam_channel::Receiver<u64>;
+    const NAME: &'static str = "crossbeam";
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        crossbeam_channel::bounded(capacity)
+    }
+    fn send(tx: &Self::Tx, value: u64) -> bool {
+        tx.send(value).is_ok()
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+/// `std::sync::mpsc::sync_channel`, std's bounded channel.
+pub struct StdMpsc;
+
+impl InProcessFlavor for StdMpsc {
+    type Tx = std::sync::mpsc::SyncSender<u64>;
+    type Rx = std::sync::mpsc::Receiver<u64>;
+    const NAME: &'static str = "std_mpsc";
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        std::sync::mpsc::sync_channel(capacity)
+    }
+    fn send(tx: &Self::Tx, value: u64) -> bool {
+        tx.send(value).is_ok()
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+/// Panics unless message `want` arrived as itself.
+#[inline(always)]
+pub fn verify(got: u64, want: u64) {
+    if got != want {
+        panic!("message {want} arrived as {got}: the transport lost, duplicated or reordered one");
+    }
+}
 
 /// Pins the calling thread (a peer process's main thread, or a thread of
 /// the bench) to `cpu`, if one is given.
@@ -185,6 +304,24 @@ impl Peer {
                 }
                 Err(err) => panic!("peer {}: {err}", self.role),
             }
+        }
+    }
+
+    /// One turn of a busy-wait for the peer; every 2^16 turns, panics if
+    /// the peer has exited.
+    #[inline]
+    pub fn wait_turn(&mut self, spins: &mut u32) {
+        std::hint::spin_loop();
+        *spins = spins.wrapping_add(1);
+        if *spins % (1 << 16) == 0 {
+            self.check();
+        }
+    }
+
+    /// Panics if the peer has exited.
+    pub fn check(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("peer {} exited ({status})", self.role);
         }
     }
 

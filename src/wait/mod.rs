@@ -241,8 +241,10 @@ fn block_on_slow<R>(
     // A burst of polls, one spin hint apart, before the first clock read: a
     // peer that is merely a little behind is caught here at the latency of
     // one hint. (The spsc sender, waiting for room, spaces its own polls
-    // out; see `spsc::Producer::has_room`.)
-    for _ in 0..FIRST_POLLS {
+    // out; see `spsc::Producer::has_room`.) None when told not to spin:
+    // zero spin sleeps at once, as `Options::spin` says.
+    let first_polls = if wait.spin.is_zero() { 0 } else { FIRST_POLLS };
+    for _ in 0..first_polls {
         crate::primitive::spin_hint();
         if let Some(r) = poll(Phase::Spinning) {
             return Blocked::Done(r);

@@ -1,0 +1,170 @@
+//! The hand-written baselines' memory: a bare POSIX shared-memory mapping
+//! of atomic words, with no header, no checks and no sleeping, and the
+//! peer's busy-wait over it.
+
+use super::Res;
+use std::ffi::CString;
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Slots of the hand-written ring: as many as the spsc channel's in
+/// `stream` (checked there).
+pub const RAW_CAPACITY: u64 = 4096;
+/// Words of a raw mapping: two index words 128 bytes apart, then the slots.
+const RAW_WORDS: usize = 32 + RAW_CAPACITY as usize;
+
+/// A bare POSIX shared-memory mapping of [`RAW_WORDS`] atomic words, for
+/// the hand-written baselines: no header, no checks, no sleeping.
+pub struct RawShm {
+    words: NonNull<AtomicU64>,
+}
+
+impl RawShm {
+    const LEN: usize = RAW_WORDS * size_of::<u64>();
+
+    pub fn create(name: &str) -> std::io::Result<Self> {
+        Self::map(name, true)
+    }
+
+    pub fn open(name: &str) -> std::io::Result<Self> {
+        Self::map(name, false)
+    }
+
+    fn path(name: &str) -> std::io::Result<CString> {
+        Ok(CString::new(format!("/{name}"))?)
+    }
+
+    fn map(name: &str, create: bool) -> std::io::Result<Self> {
+        let path = Self::path(name)?;
+        let flags = if create {
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR
+        } else {
+            libc::O_RDWR
+        };
+        // SAFETY: `path` is a NUL-terminated string.
+        let fd = unsafe { libc::shm_open(path.as_ptr(), flags, 0o600) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened, and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `fd` is an open descriptor of a shared-memory object.
+        if create && unsafe { libc::ftruncate(fd.as_raw_fd(), Self::LEN as libc::off_t) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new shared mapping of `LEN` bytes of `fd`, which its
+        // creator sized to `LEN` before any opener runs; no existing memory
+        // is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let words = NonNull::new(ptr.cast()).ok_or(ErrorKind::Other)?;
+        Ok(Self { words })
+    }
+
+    /// Removes the name; the mappings stay valid.
+    pub fn unlink(name: &str) {
+        if let Ok(path) = Self::path(name) {
+            // SAFETY: `path` is a NUL-terminated string.
+            unsafe { libc::shm_unlink(path.as_ptr()) };
+        }
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is `RAW_WORDS` words long, page-aligned,
+        // zero-filled when created, and mapped while `self` lives;
+        // `AtomicU64` has the layout of `u64`, and both processes only ever
+        // access the words atomically.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), RAW_WORDS) }
+    }
+
+    /// Head (written by the consumer), tail (by the producer), slots.
+    pub fn ring(&self) -> (&AtomicU64, &AtomicU64, &[AtomicU64]) {
+        let words = self.words();
+        (&words[0], &words[16], &words[32..])
+    }
+
+    /// Ping (written by the bench), pong (by the peer).
+    pub fn ping_pong(&self) -> (&AtomicU64, &AtomicU64) {
+        let words = self.words();
+        (&words[0], &words[16])
+    }
+}
+
+impl Drop for RawShm {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `map`; no reference
+        // into it outlives `self`.
+        unsafe { libc::munmap(self.words.as_ptr().cast(), Self::LEN) };
+    }
+}
+
+/// One turn of a peer's busy-wait; every 2^20 turns it fails if the bench
+/// process is gone, so an orphaned peer does not spin forever.
+pub fn spin(spins: u32) -> Res<u32> {
+    std::hint::spin_loop();
+    let spins = spins.wrapping_add(1);
+    if spins % (1 << 20) == 0
+        && std::os::unix::process::parent_id() != PARENT.load(Ordering::Relaxed)
+    {
+        return Err("the bench process is gone".into());
+    }
+    Ok(spins)
+}
+
+/// The bench process, as the peer first saw it.
+pub static PARENT: AtomicU32 = AtomicU32::new(0);
+
+impl RawShm {
+    /// Ping (written by the bench), pong (by the peer), as 32-bit futex
+    /// words: the first half of the words of [`RawShm::ping_pong`], which a
+    /// mapping used for this never touches as 64-bit words.
+    pub fn futex_pair(&self) -> (&AtomicU32, &AtomicU32) {
+        let base = self.words.as_ptr().cast::<AtomicU32>();
+        // SAFETY: words 0 and 16 lie in the mapping (see `words`), are
+        // 8-byte aligned, so 4-byte aligned, and are accessed only
+        // atomically as `u32` by the processes of a futex ping-pong (each
+        // mapping serves one protocol). `AtomicU32` has the layout of `u32`.
+        unsafe { (&*base, &*base.add(16 * 2)) }
+    }
+}
+
+/// The peer's wait for the bench to move `word` from `last`: sleeps on the
+/// futex, waking every 100 ms to fail if the bench process is gone.
+pub fn futex_wait_change(word: &AtomicU32, last: u32) -> Res<u32> {
+    use rustix::thread::futex;
+    let tick = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    loop {
+        // Acquire: pairs with the bench's Release store of the word.
+        let value = word.load(Ordering::Acquire);
+        if value != last {
+            return Ok(value);
+        }
+        // Returns at once if the word is no longer `last`; EAGAIN, EINTR
+        // and the timeout all lead back to the check above.
+        let _ = futex::wait(word, futex::Flags::empty(), last, Some(&tick));
+        if std::os::unix::process::parent_id() != PARENT.load(Ordering::Relaxed) {
+            return Err("the bench process is gone".into());
+        }
+    }
+}
+
+/// Wakes the one process that may sleep on `word`.
+pub fn futex_wake(word: &AtomicU32) {
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), 1);
+}

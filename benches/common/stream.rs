@@ -1,0 +1,362 @@
+//! One-way streams of `u64`s from a peer process to the bench: spsc
+//! (message by message and in batches), the hand-written Lamport ring, and
+//! a pipe. Each implements [`Run`]: `run(iters)` has the peer stream
+//! `iters` messages, checks every one against its sequence number, and
+//! returns the time to the last.
+
+use super::raw::{spin, RawShm, PARENT, RAW_CAPACITY};
+use super::{read_or_eof, read_u64, stdin_file, stdout_file, verify, Bench, Peer, Res, Run, Wait};
+use shmchan::spsc::{Receiver, Sender};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The peer's environment (its channel names are its arguments), and how
+/// the bench names itself and its channels.
+pub const BENCH: Bench = Bench {
+    role_var: "SHMCHAN_BENCH_PEER",
+    args_var: "SHMCHAN_BENCH_ARGS",
+    cpu_var: "SHMCHAN_BENCH_PEER_CPU",
+    label: "shmchan bench",
+    peer_label: "bench peer",
+    name_prefix: "shmchan-bench",
+};
+
+/// Messages per `send_batch` / `recv_batch`.
+pub const BATCH: usize = 64;
+/// Capacity of the throughput channel, in messages.
+pub const CAPACITY: usize = 4096;
+const _: () = assert!(CAPACITY as u64 == RAW_CAPACITY);
+/// Buffer of the pipe's `BufWriter` and `BufReader`.
+pub const PIPE_BUFFER: usize = 64 * 1024;
+/// The message a streaming peer sends once it is attached.
+const READY: u64 = u64::MAX;
+
+// ---------------------------------------------------------------------------
+// The bench's side of each peer.
+
+/// The bench streams from an spsc channel; commands go over another.
+pub struct SpscStream {
+    /// How many messages to stream next; dropping it stops the peer.
+    commands: Option<Sender<u64>>,
+    data: Receiver<u64>,
+    batched: bool,
+    peer: Peer,
+}
+
+impl SpscStream {
+    pub fn spawn(batched: bool, wait: Wait, cpu: Option<usize>) -> Self {
+        let (commands_name, data_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("data"));
+        let commands = Sender::create(&commands_name, 16).expect("create the command channel");
+        let data = Receiver::create_with(&data_name, &wait.options().capacity(CAPACITY))
+            .expect("create the data channel");
+        let role = if batched {
+            "spsc-batch-source"
+        } else {
+            "spsc-source"
+        };
+        let mut peer = spawn_peer(role, &[&commands_name, &data_name, wait.arg()], cpu, false);
+        let ready = peer.recv_first(|timeout| data.recv_timeout(timeout));
+        assert_eq!(ready, READY, "the peer's first message");
+        Self {
+            commands: Some(commands),
+            data,
+            batched,
+            peer,
+        }
+    }
+}
+
+impl Run for SpscStream {
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        let commands = self.commands.as_ref().expect("running");
+        commands.send(iters).unwrap_or_else(|_| self.peer.left());
+        let mut next = 0;
+        if self.batched {
+            let mut buf = [0u64; BATCH];
+            while next < iters {
+                let want = BATCH.min((iters - next) as usize);
+                let got = self
+                    .data
+                    .recv_batch(&mut buf[..want])
+                    .unwrap_or_else(|_| self.peer.left());
+                for &value in &buf[..got] {
+                    verify(value, next);
+                    next += 1;
+                }
+            }
+        } else {
+            while next < iters {
+                verify(self.data.recv().unwrap_or_else(|_| self.peer.left()), next);
+                next += 1;
+            }
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for SpscStream {
+    fn drop(&mut self) {
+        drop(self.commands.take()); // the peer's command loop ends
+        self.peer.finish();
+    }
+}
+
+/// The bench streams from a pipe or a Unix stream socket (the peer's
+/// standard output), through a `BufReader`; commands go over a pipe (its
+/// standard input).
+pub struct PipeStream<R> {
+    commands: Option<ChildStdin>,
+    data: BufReader<R>,
+    peer: Peer,
+}
+
+impl PipeStream<ChildStdout> {
+    /// The peer writes through a `BufWriter` if `buffered`, else with one
+    /// `write(2)` per message.
+    pub fn spawn(buffered: bool, cpu: Option<usize>) -> Self {
+        let mut peer = BENCH.spawn(
+            source_role(buffered),
+            &[""; 0],
+            cpu,
+            Stdio::piped(),
+            Stdio::piped(),
+        );
+        let data = peer.child.stdout.take().expect("pipe from the peer");
+        Self::new(data, peer)
+    }
+}
+
+impl PipeStream<UnixStream> {
+    /// Over a socketpair; the peer writes as in [`PipeStream::spawn`].
+    pub fn socket(buffered: bool, cpu: Option<usize>) -> Self {
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let stdout = Stdio::from(OwnedFd::from(theirs));
+        let peer = BENCH.spawn(source_role(buffered), &[""; 0], cpu, Stdio::piped(), stdout);
+        Self::new(ours, peer)
+    }
+}
+
+fn source_role(buffered: bool) -> &'static str {
+    if buffered {
+        "pipe-source"
+    } else {
+        "pipe-write-source"
+    }
+}
+
+impl<R: Read> PipeStream<R> {
+    fn new(data: R, mut peer: Peer) -> Self {
+        let commands = peer.child.stdin.take().expect("pipe to the peer");
+        Self {
+            commands: Some(commands),
+            data: BufReader::with_capacity(PIPE_BUFFER, data),
+            peer,
+        }
+    }
+}
+
+impl<R: Read> Run for PipeStream<R> {
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        let commands = self.commands.as_mut().expect("running");
+        commands
+            .write_all(&iters.to_ne_bytes())
+            .expect("send a command to the pipe peer");
+        for next in 0..iters {
+            let value = read_u64(&mut self.data)
+                .unwrap_or_else(|err| panic!("the pipe peer left ({err}): {}", self.peer.status()));
+            verify(value, next);
+        }
+        start.elapsed()
+    }
+}
+
+impl<R> Drop for PipeStream<R> {
+    fn drop(&mut self) {
+        drop(self.commands.take()); // the peer reads end-of-file
+        self.peer.finish();
+    }
+}
+
+/// The hand-written baseline of `throughput/8B`: a minimal Lamport ring in
+/// a bare mapping, with cached indices, publishing every `batch` messages.
+pub struct RawStream {
+    commands: Option<Sender<u64>>,
+    shm: RawShm,
+    batch: u64,
+    head: u64,
+    cached_tail: u64,
+    peer: Peer,
+}
+
+impl RawStream {
+    pub fn spawn(batch: u64, cpu: Option<usize>) -> Self {
+        let (commands_name, raw_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("raw"));
+        let commands = Sender::create(&commands_name, 16).expect("create the command channel");
+        let shm = RawShm::create(&raw_name).expect("create the raw mapping");
+        let args = [
+            commands_name.as_str(),
+            raw_name.as_str(),
+            &batch.to_string(),
+        ];
+        let mut peer = spawn_peer("raw-source", &args, cpu, false);
+        let (head, tail, slots) = shm.ring();
+        let mut spins = 0;
+        // Acquire: pairs with the peer's Release store of its first `tail`.
+        while tail.load(Ordering::Acquire) == 0 {
+            peer.wait_turn(&mut spins);
+        }
+        assert_eq!(
+            slots[0].load(Ordering::Relaxed),
+            READY,
+            "the peer's first message"
+        );
+        // Release: pairs with the peer's Acquire load of `head`.
+        head.store(1, Ordering::Release);
+        RawShm::unlink(&raw_name); // both ends have it mapped
+        Self {
+            commands: Some(commands),
+            shm,
+            batch,
+            head: 1,
+            cached_tail: 1,
+            peer,
+        }
+    }
+}
+
+impl Run for RawStream {
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        let commands = self.commands.as_ref().expect("running");
+        commands.send(iters).unwrap_or_else(|_| self.peer.left());
+        let (head_word, tail_word, slots) = self.shm.ring();
+        let (mut head, mut cached_tail) = (self.head, self.cached_tail);
+        let mut spins = 0;
+        for i in 0..iters {
+            while head == cached_tail {
+                // Acquire: pairs with the peer's Release store of `tail`,
+                // after the slots before it were written.
+                cached_tail = tail_word.load(Ordering::Acquire);
+                if head == cached_tail {
+                    self.peer.wait_turn(&mut spins);
+                }
+            }
+            verify(
+                slots[(head % RAW_CAPACITY) as usize].load(Ordering::Relaxed),
+                i,
+            );
+            head += 1;
+            if head % self.batch == 0 || head == cached_tail {
+                // Release: pairs with the peer's Acquire load of `head`,
+                // after the slots before it were read.
+                head_word.store(head, Ordering::Release);
+            }
+        }
+        (self.head, self.cached_tail) = (head, cached_tail);
+        start.elapsed()
+    }
+}
+
+impl Drop for RawStream {
+    fn drop(&mut self) {
+        drop(self.commands.take()); // the peer's command loop ends
+        self.peer.finish();
+    }
+}
+
+/// Starts a peer in `role` with its channel `names`, its standard input and
+/// output pipes if `pipes`.
+fn spawn_peer(role: &'static str, names: &[&str], cpu: Option<usize>, pipes: bool) -> Peer {
+    let io = || if pipes { Stdio::piped() } else { Stdio::null() };
+    BENCH.spawn(role, names, cpu, io(), io())
+}
+
+// ---------------------------------------------------------------------------
+// The peer process.
+
+pub fn run_peer(role: &str) -> Res<()> {
+    PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
+    let args = BENCH.peer_args()?;
+    let names: Vec<&str> = args.split_whitespace().collect();
+    let name = |i: usize| names.get(i).copied().ok_or("missing channel name");
+    let gone = "the bench stopped receiving";
+    match role {
+        "spsc-source" | "spsc-batch-source" => {
+            let commands = Receiver::<u64>::open(name(0)?)?;
+            let data = Sender::<u64>::open_with(name(1)?, &Wait::parse(name(2)?)?.options())?;
+            data.send(READY).map_err(|_| gone)?;
+            let mut buf = [0u64; BATCH];
+            for iters in &commands {
+                if role == "spsc-source" {
+                    for i in 0..iters {
+                        data.send(i).map_err(|_| gone)?;
+                    }
+                    continue;
+                }
+                let mut i = 0;
+                while i < iters {
+                    let len = BATCH.min((iters - i) as usize);
+                    for (j, slot) in buf[..len].iter_mut().enumerate() {
+                        *slot = i + j as u64;
+                    }
+                    data.send_batch(&buf[..len]).map_err(|_| gone)?;
+                    i += len as u64;
+                }
+            }
+        }
+        "pipe-source" => {
+            let mut commands = stdin_file()?;
+            let mut data = BufWriter::with_capacity(PIPE_BUFFER, stdout_file()?);
+            while let Some(iters) = read_or_eof(&mut commands)? {
+                for i in 0..iters {
+                    data.write_all(&i.to_ne_bytes())?;
+                }
+                data.flush()?;
+            }
+        }
+        "pipe-write-source" => {
+            let mut commands = stdin_file()?;
+            let mut data = stdout_file()?;
+            while let Some(iters) = read_or_eof(&mut commands)? {
+                for i in 0..iters {
+                    data.write_all(&i.to_ne_bytes())?;
+                }
+            }
+        }
+        "raw-source" => {
+            let commands = Receiver::<u64>::open(name(0)?)?;
+            let shm = RawShm::open(name(1)?)?;
+            let batch: u64 = name(2)?.parse()?;
+            let (head, tail, slots) = shm.ring();
+            // Ready: a first message, at position 0.
+            slots[0].store(READY, Ordering::Relaxed);
+            // Release: publishes the slot; pairs with the bench's Acquire.
+            tail.store(1, Ordering::Release);
+            let (mut next, mut cached_head) = (1u64, 0u64);
+            for iters in &commands {
+                for i in 0..iters {
+                    let mut spins = 0u32;
+                    while next - cached_head == RAW_CAPACITY {
+                        // Acquire: pairs with the bench's Release of `head`.
+                        cached_head = head.load(Ordering::Acquire);
+                        spins = spin(spins)?;
+                    }
+                    slots[(next % RAW_CAPACITY) as usize].store(i, Ordering::Relaxed);
+                    next += 1;
+                    if next % batch == 0 || i + 1 == iters {
+                        // Release: pairs with the bench's Acquire of `tail`.
+                        tail.store(next, Ordering::Release);
+                    }
+                }
+            }
+        }
+        other => return Err(format!("unknown role {other:?}").into()),
+    }
+    Ok(())
+}
