@@ -36,7 +36,9 @@
 //! After the groups, the bench prints latency distributions (p50, p99,
 //! p99.9, max) for spsc, bytes and the floors, each round trip timed on
 //! its own into an HDR histogram: 200,000 round trips each under
-//! `cargo bench`, 2,000 under `cargo test --benches`.
+//! `cargo bench`, 2,000 under `cargo test --benches`; with a filter, only
+//! if the filter is part of the word `latency` (`cargo bench --bench
+//! round_trip -- latency` runs only them).
 //!
 //! With two or more CPUs, the bench and its peer are pinned to different
 //! CPUs (set `SHMCHAN_BENCH_NO_PIN` to turn that off). The host may move
@@ -51,7 +53,6 @@ mod common;
 use common::echo::{self, Echo, Mpmc, Mpsc, Spsc, BENCH};
 use common::{with_peer, Crossbeam, Run, StdMpsc, Wait};
 use criterion::Criterion;
-use hdrhistogram::Histogram;
 use std::time::Duration;
 
 /// Message sizes of `round_trip/bytes`.
@@ -67,6 +68,7 @@ fn main() {
         return;
     }
     let benching = std::env::args().any(|arg| arg == "--bench");
+    let latency_wanted = filter().is_none_or(|f| "latency".contains(f.as_str()));
     let cpu = BENCH.place_processes();
     let mut c = Criterion::default()
         .sample_size(20)
@@ -108,6 +110,9 @@ fn main() {
     group.finish();
     c.final_summary();
 
+    if !latency_wanted {
+        return;
+    }
     let n = if benching { 200_000 } else { 2_000 };
     println!("\nround-trip latency, {n} round trips each (ns)");
     println!(
@@ -123,6 +128,26 @@ fn main() {
     distribution("bytes_64B_asleep", n, Echo::bytes(64, Wait::Sleep, cpu));
     distribution("bytes_4KiB_asleep", n, Echo::bytes(4096, Wait::Sleep, cpu));
     distribution("pipe", n, Echo::pipe(cpu));
+}
+
+/// The benchmark filter on the command line, if any: the first argument
+/// that is neither an option nor an option's value.
+fn filter() -> Option<String> {
+    const WITH_VALUE: [&str; 8] = [
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--profile-time",
+        "--noise-threshold",
+        "--significance-level",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.iter().enumerate().find_map(|(i, arg)| {
+        let is_value = i > 0 && WITH_VALUE.contains(&args[i - 1].as_str());
+        (!arg.starts_with('-') && !is_value).then(|| arg.clone())
+    })
 }
 
 /// Prints the distribution of `n` round trips of `echo`, after a warm-up of

@@ -27,9 +27,13 @@
 //! the floor's: 1.25 is 25% slower than the floor) and `pipe ÷ time` (the
 //! pipe's median over this one: 50 is fifty times faster than the pipe;
 //! blank where no pipe does the same work).
-//! Each workload is measured in `ROUNDS` rounds, every row once per round,
-//! so that a change of CPU placement during the run touches all rows alike;
-//! the samples of all rounds are pooled.
+//!
+//! The host may move its virtual CPUs between cores that share a cache and
+//! cores that do not, which changes every figure severalfold. So each
+//! workload is measured in rounds (5, or 1 with `--quick`), every row once
+//! per round, one after the other: the median and p99 pool the samples of
+//! all rounds, and each ratio is the median of the ratios of one round,
+//! whose rows ran moments apart.
 //!
 //! The table is written to `DIR/compare.md` (Markdown) and `DIR/compare.svg`
 //! (a bar chart of the medians, log scale, with the p99 marked), `DIR`
@@ -64,9 +68,9 @@ struct Plan {
 }
 
 const FULL: Plan = Plan {
-    rounds: 3,
+    rounds: 5,
     warm_up: Duration::from_millis(100),
-    measure: Duration::from_millis(400),
+    measure: Duration::from_millis(250),
     sample: Duration::from_millis(4),
 };
 
@@ -96,6 +100,8 @@ struct Row {
     start: Box<dyn Fn() -> Box<dyn Measure>>,
     /// Times per round trip or per message, in nanoseconds, all rounds.
     samples: Vec<f64>,
+    /// The median of each round.
+    round_medians: Vec<f64>,
 }
 
 /// A workload: rows measured side by side.
@@ -205,7 +211,10 @@ fn run() -> common::Res<()> {
         for _ in 0..plan.rounds {
             for row in &mut workload.rows {
                 let mut transport = (row.start)();
-                transport.measure(plan, &mut row.samples);
+                let mut samples = Vec::new();
+                transport.measure(plan, &mut samples);
+                row.round_medians.push(quantiles(&samples).0);
+                row.samples.extend(samples);
                 eprint!(".");
             }
         }
@@ -242,6 +251,7 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
         role,
         start,
         samples: Vec::new(),
+        round_medians: Vec::new(),
     };
     fn rt<C: Client + 'static>(echo: Echo<C>) -> Box<dyn Measure> {
         Box::new(RoundTrips(echo))
@@ -460,6 +470,19 @@ fn quantiles(samples: &[f64]) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
+/// `row`'s median over `base`'s, taken round by round (the two were
+/// measured moments apart, in the same placement, as far as one can tell),
+/// and the median of those.
+fn round_ratio(row: &Row, base: &Row) -> f64 {
+    let ratios: Vec<f64> = row
+        .round_medians
+        .iter()
+        .zip(&base.round_medians)
+        .map(|(r, b)| r / b)
+        .collect();
+    quantiles(&ratios).0
+}
+
 /// A time in nanoseconds, in the unit that suits it.
 fn time(ns: f64) -> String {
     if ns < 10.0 {
@@ -487,14 +510,8 @@ fn table(workloads: &[Workload]) -> String {
         "| workload | transport | median | p99 | time ÷ floor | pipe ÷ time |\n|---|---|--:|--:|--:|--:|\n",
     );
     for workload in workloads {
-        let median_of = |role| {
-            workload
-                .rows
-                .iter()
-                .find(|row| row.role == role)
-                .map(|row| quantiles(&row.samples).0)
-        };
-        let (floor, pipe) = (median_of(Role::Floor), median_of(Role::Pipe));
+        let find = |role| workload.rows.iter().find(|row| row.role == role);
+        let (floor, pipe) = (find(Role::Floor), find(Role::Pipe));
         for row in &workload.rows {
             let (median, p99) = quantiles(&row.samples);
             let name = match row.role {
@@ -508,8 +525,8 @@ fn table(workloads: &[Workload]) -> String {
                 workload.name,
                 time(median),
                 time(p99),
-                floor.map_or("".into(), |f| ratio(median / f)),
-                pipe.map_or("".into(), |p| ratio(p / median)),
+                floor.map_or("".into(), |f| ratio(round_ratio(row, f))),
+                pipe.map_or("".into(), |p| ratio(1.0 / round_ratio(row, p))),
             );
         }
     }
@@ -558,7 +575,7 @@ fn chart(workloads: &[Workload], machine: &str) -> String {
             r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{:.1}" stroke="#ddd"/><text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
             height - 25.0,
             height - 10.0,
-            time(10f64.powi(decade))
+            decade_label(decade)
         );
     }
     let mut y = top;
@@ -600,6 +617,17 @@ fn chart(workloads: &[Workload], machine: &str) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// 10^`decade` nanoseconds, as a round figure: `1 ns`, `10 µs`.
+fn decade_label(decade: i32) -> String {
+    if decade < 0 {
+        return format!("{} ns", 10f64.powi(decade));
+    }
+    let units = ["ns", "µs", "ms", "s"];
+    let unit = (decade / 3).min(3);
+    let mantissa = 10u64.pow((decade - unit * 3) as u32);
+    format!("{mantissa} {}", units[unit as usize])
 }
 
 /// The CPU model, the CPUs this process may use, and the kernel.
