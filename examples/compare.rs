@@ -2,7 +2,7 @@
 //! to what users have today, in one run, in one table.
 //!
 //! ```text
-//! cargo run --release --example compare                 # about 2 minutes
+//! cargo run --release --example compare                 # about a minute and a half
 //! cargo run --release --example compare -- --quick      # a few seconds: checks that it runs
 //! cargo run --release --example compare -- --out DIR    # where the report goes
 //! ```
