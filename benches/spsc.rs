@@ -22,7 +22,7 @@
 //!     of 64.
 //!   - `raw_ring`, `raw_ring_batch64`: the baselines of DESIGN §7, a minimal
 //!     hand-written Lamport ring (cached indices, same capacity) in a bare
-//!     shared mapping, publishing every message or every 64.
+//!     shared mapping, each side publishing every message or every 64.
 //!   - `pipe`: 8-byte records written through a 64 KiB `BufWriter` and read
 //!     through a `BufReader`; `pipe_write_per_msg`: one `write(2)` per
 //!     message.

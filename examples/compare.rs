@@ -5,6 +5,7 @@
 //! cargo run --release --example compare                 # about a minute and a half
 //! cargo run --release --example compare -- --quick      # a few seconds: checks that it runs
 //! cargo run --release --example compare -- --out DIR    # where the report goes
+//! cargo run --release --example compare -- --only trip   # the workloads whose name has "trip"
 //! ```
 //!
 //! It runs the benchmarks' own workloads (`benches/common`: the same peer
@@ -55,7 +56,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: compare [--quick] [--out DIR]";
+const USAGE: &str = "usage: compare [--quick] [--out DIR] [--only TEXT]";
 
 /// How long to measure each row, per round.
 struct Plan {
@@ -175,11 +176,13 @@ fn main() -> ExitCode {
 fn run() -> common::Res<()> {
     let mut plan = &FULL;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/compare"));
+    let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => plan = &QUICK,
             "--out" => out = args.next().ok_or(USAGE)?.into(),
+            "--only" => only = Some(args.next().ok_or(USAGE)?),
             _ => return Err(format!("unknown argument {arg:?}\n{USAGE}").into()),
         }
     }
@@ -205,6 +208,12 @@ fn run() -> common::Res<()> {
     );
 
     let mut workloads = workloads(cpu, cpus);
+    if let Some(only) = &only {
+        workloads.retain(|w| w.name.contains(only.as_str()));
+        if workloads.is_empty() {
+            return Err(format!("no workload's name contains {only:?}").into());
+        }
+    }
     let started = Instant::now();
     for workload in &mut workloads {
         eprint!("{} ", workload.name);

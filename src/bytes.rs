@@ -432,7 +432,7 @@ impl Sender {
         if len > self.max_message_len() {
             return Err(TrySendError::TooLarge);
         }
-        if self.link.peer_gone_now_and_then() {
+        if self.link.peer_gone_now_and_then(&self.control().not_empty) {
             return Err(TrySendError::Disconnected);
         }
         match self.producer.reserve(len) {
@@ -811,7 +811,7 @@ impl fmt::Debug for RecvGuard<'_> {
 
 /// Queries both ends answer alike.
 macro_rules! common_queries {
-    ($end:ident, $ring:ident) => {
+    ($end:ident, $ring:ident, $own_bell:ident) => {
         impl $end {
             /// Bytes in the ring (the requested capacity, rounded up to a
             /// power of two of at least 64).
@@ -872,8 +872,11 @@ macro_rules! common_queries {
         impl Drop for $end {
             fn drop(&mut self) {
                 self.link.segment.detach();
-                // Wake the peer, asleep on either doorbell, to see us gone.
+                // Say so on the doorbell this end sleeps on, which the peer
+                // reads before each publish (see `peer_gone_now_and_then`);
+                // wake the peer, asleep on either doorbell, to see us gone.
                 let control = self.control();
+                control.$own_bell.mark_left();
                 control.not_empty.ring();
                 control.not_full.ring();
             }
@@ -881,8 +884,8 @@ macro_rules! common_queries {
     };
 }
 
-common_queries!(Sender, producer);
-common_queries!(Receiver, consumer);
+common_queries!(Sender, producer, not_full);
+common_queries!(Receiver, consumer, not_empty);
 
 /// A blocking iterator of message copies; see [`Receiver::iter`].
 #[derive(Debug)]

@@ -774,6 +774,7 @@ impl<T: ShmSafe> Drop for Receiver<T> {
         for shard in 0..self.shards.len() {
             self.bell(shard).ring();
         }
+        self.not_empty().mark_left();
         self.not_empty().ring();
     }
 }

@@ -6,7 +6,7 @@
 //! there and shares one `not_empty` with every other shard.
 
 use crate::error::{SendError, SendTimeoutError, TrySendError};
-use crate::link::Link;
+use crate::link::{Link, PROBE_EVERY};
 use crate::primitive::UnsafeCell;
 use crate::ring::spsc::{PushError, Ring};
 use crate::ring::Indices;
@@ -147,11 +147,21 @@ impl<T: ShmSafe> RingSender<T> {
         self.send_until(value, Instant::now().checked_add(timeout))
     }
 
+    /// Whether the receiver is gone, before a single message: probing its
+    /// liveness at every [`PROBE_EVERY`]th position of the ring, which
+    /// costs no counter of its own (a count kept in the link cost a store
+    /// per message, measurably).
+    #[inline(always)]
+    fn receiver_gone(&self) -> bool {
+        let probe = self.producer.position() % u64::from(PROBE_EVERY) == 0;
+        self.link.peer_gone_cheaply(self.not_empty(), probe)
+    }
+
     /// The fast path of the blocking sends: `true` if `value` went in.
     /// Everything else is left to the out-of-line slow path.
     #[inline(always)]
     fn put(&self, value: T) -> bool {
-        if self.link.peer_gone_now_and_then() || self.producer.push(value).is_err() {
+        if self.receiver_gone() || self.producer.push(value).is_err() {
             return false;
         }
         self.not_empty().notify(self.link.barrier);
@@ -209,7 +219,7 @@ impl<T: ShmSafe> RingSender<T> {
 
     #[inline]
     fn push(&self, value: T) -> Result<(), TrySendError<T>> {
-        if self.link.peer_gone_now_and_then() {
+        if self.receiver_gone() {
             return Err(TrySendError::Disconnected(value));
         }
         match self.producer.push(value) {
@@ -257,7 +267,7 @@ impl<T: ShmSafe> RingSender<T> {
     }
 
     fn push_batch(&self, values: &[T]) -> Result<usize, TrySendError<()>> {
-        if self.link.peer_gone_now_and_then() {
+        if self.link.peer_gone_now_and_then(self.not_empty()) {
             return Err(TrySendError::Disconnected(()));
         }
         match self.producer.push_slice(values) {

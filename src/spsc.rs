@@ -584,6 +584,7 @@ impl<T: ShmSafe> Drop for Receiver<T> {
         // Wake the sender, asleep on `not_full`, to see us gone (and our own
         // bell, in case a predecessor's sleeper count lingers).
         let control = self.control();
+        control.not_empty.mark_left();
         control.not_empty.ring();
         control.not_full.ring();
     }

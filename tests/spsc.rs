@@ -188,7 +188,8 @@ fn peer() {
                 });
             }
             // Opens the receiver and receives (counting nothing) until the
-            // sender is gone.
+            // sender is gone; then, if given a second channel, keeps the
+            // receiver until a message arrives there.
             "hold-receiver" => {
                 let rx = spsc::Receiver::<u64>::open(name).unwrap();
                 let give_up = Instant::now() + PEER_PATIENCE;
@@ -200,6 +201,10 @@ fn peer() {
                             assert!(Instant::now() < give_up, "sender never left")
                         }
                     }
+                }
+                if let Some(go) = args.get(1) {
+                    let go = spsc::Receiver::<u64>::open(go).unwrap();
+                    assert!(go.recv_timeout(PEER_PATIENCE).is_ok(), "no word to go");
                 }
             }
             // Opens the receiver, receives 0..count in order, and leaves.
@@ -767,16 +772,21 @@ fn segment_is_removed_when_both_ends_drop() {
     drop(rx);
     assert!(!segment_exists(&name));
 
-    // The parent leaves first; the peer's exit removes it.
+    // The parent leaves first; the peer's exit removes it. (The peer keeps
+    // its receiver until told, so that it cannot have left by the time the
+    // parent looks.)
     let name = unique_name("unlink-peer-last");
+    let go_name = unique_name("unlink-peer-last-go");
     let tx = spsc::Sender::<u64>::create(&name, 4).unwrap();
-    let peer = Peer::spawn("hold-receiver", &[&name]);
+    let go = spsc::Sender::<u64>::create(&go_name, 4).unwrap();
+    let peer = Peer::spawn("hold-receiver", &[&name, &go_name]);
     let child = peer.pid();
     wait_until(STATE_LIMIT, "the child attached", || {
         attached(&tx.stats(), "receiver", child)
     });
     drop(tx);
     assert!(segment_exists(&name), "the peer still holds it");
+    go.send(1).unwrap();
     peer.finish(PEER_LIMIT);
     assert!(!segment_exists(&name));
 }

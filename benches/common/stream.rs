@@ -184,7 +184,9 @@ impl<R> Drop for PipeStream<R> {
 }
 
 /// The hand-written baseline of `throughput/8B`: a minimal Lamport ring in
-/// a bare mapping, with cached indices, publishing every `batch` messages.
+/// a bare mapping, with cached indices. Each side handles one message at a
+/// time and publishes (or releases) every `batch` messages, a power of two,
+/// and whenever it has nothing more to do.
 pub struct RawStream {
     commands: Option<Sender<u64>>,
     shm: RawShm,
@@ -196,6 +198,7 @@ pub struct RawStream {
 
 impl RawStream {
     pub fn spawn(batch: u64, cpu: Option<usize>) -> Self {
+        assert!(batch.is_power_of_two(), "a batch of {batch}");
         let (commands_name, raw_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("raw"));
         let commands = Sender::create(&commands_name, 16).expect("create the command channel");
         let shm = RawShm::create(&raw_name).expect("create the raw mapping");
@@ -247,12 +250,12 @@ impl Run for RawStream {
                     self.peer.wait_turn(&mut spins);
                 }
             }
-            verify(
-                slots[(head % RAW_CAPACITY) as usize].load(Ordering::Relaxed),
-                i,
-            );
+            let slot = &slots[(head % RAW_CAPACITY) as usize];
+            verify(slot.load(Ordering::Relaxed), i);
             head += 1;
-            if head % self.batch == 0 || head == cached_tail {
+            // `batch` is a power of two: a mask, where `%` would cost a
+            // division per message.
+            if head & (self.batch - 1) == 0 || head == cached_tail {
                 // Release: pairs with the peer's Acquire load of `head`,
                 // after the slots before it were read.
                 head_word.store(head, Ordering::Release);
@@ -333,6 +336,9 @@ pub fn run_peer(role: &str) -> Res<()> {
             let commands = Receiver::<u64>::open(name(0)?)?;
             let shm = RawShm::open(name(1)?)?;
             let batch: u64 = name(2)?.parse()?;
+            if !batch.is_power_of_two() {
+                return Err(format!("batch {batch} is not a power of two").into());
+            }
             let (head, tail, slots) = shm.ring();
             // Ready: a first message, at position 0.
             slots[0].store(READY, Ordering::Relaxed);
@@ -349,7 +355,7 @@ pub fn run_peer(role: &str) -> Res<()> {
                     }
                     slots[(next % RAW_CAPACITY) as usize].store(i, Ordering::Relaxed);
                     next += 1;
-                    if next % batch == 0 || i + 1 == iters {
+                    if next & (batch - 1) == 0 || i + 1 == iters {
                         // Release: pairs with the bench's Acquire of `tail`.
                         tail.store(next, Ordering::Release);
                     }

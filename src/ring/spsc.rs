@@ -178,6 +178,12 @@ impl<T: bytemuck::Pod> Producer<T> {
         (self.ring.capacity() / 8).clamp(1, 64)
     }
 
+    /// The position the next message will take.
+    #[inline(always)]
+    pub(crate) fn position(&self) -> u64 {
+        self.tail.get()
+    }
+
     /// Writes `value` into the next slot and publishes it.
     #[inline]
     pub(crate) fn push(&self, value: T) -> Result<(), PushError> {

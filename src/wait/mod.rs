@@ -92,6 +92,14 @@ pub(crate) struct Doorbell {
     /// publish. Waiters clear it before every look, so a scribbled value
     /// heals at the next wake-up.
     signalled: AtomicU32,
+    /// Non-zero once the endpoint that sleeps here has detached (receivers
+    /// mark it, and the bytes sender), until another takes its role
+    /// ([`forget_sleepers`](Self::forget_sleepers)).
+    /// Read by publishers before each publish, on the line `notify` reads
+    /// anyway, so that a sender learns of a detached receiver without
+    /// reading the endpoint table every time. A scribbled value costs that
+    /// read, never a wrong answer: the table decides.
+    left: AtomicU32,
     /// Under loom, the condition variable that stands in for this futex word.
     #[cfg(loom)]
     pub(crate) parking: futex::Parking,
@@ -135,6 +143,25 @@ impl Doorbell {
     pub(crate) fn forget_sleepers(&self) {
         // Relaxed: only this endpoint may sleep here from now on.
         self.sleepers.store(0, Ordering::Relaxed);
+        // Relaxed: a publisher that still sees the old mark only looks at
+        // the endpoint table, which already names this endpoint.
+        self.left.store(0, Ordering::Relaxed);
+    }
+
+    /// Marks that the endpoint sleeping here has detached; called after it
+    /// freed its slot in the endpoint table.
+    pub(crate) fn mark_left(&self) {
+        // Release: pairs with the Acquire in `peer_may_have_left`, so a
+        // publisher that sees the mark sees the freed slot.
+        self.left.store(1, Ordering::Release);
+    }
+
+    /// Whether the endpoint that sleeps here may have detached (see
+    /// `left`); the caller asks the endpoint table.
+    #[inline(always)]
+    pub(crate) fn peer_may_have_left(&self) -> bool {
+        // Acquire: pairs with the Release in `mark_left`.
+        self.left.load(Ordering::Acquire) != 0
     }
 
     /// Takes a dead endpoint's sleepers, counted in its `tally`, off the
