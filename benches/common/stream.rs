@@ -184,9 +184,12 @@ impl<R> Drop for PipeStream<R> {
 }
 
 /// The hand-written baseline of `throughput/8B`: a minimal Lamport ring in
-/// a bare mapping, with cached indices. Each side handles one message at a
-/// time and publishes (or releases) every `batch` messages, a power of two,
-/// and whenever it has nothing more to do.
+/// a bare mapping, with cached indices. The producer writes one message,
+/// or a batch of `batch`, and publishes it with one store; the consumer
+/// takes one, or up to a batch of what is ready, and releases it with one
+/// store. (The batched consumer reads a batch in one loop, as `recv_batch`
+/// does: taking them one at a time and releasing every `batch` ran at a
+/// third of the speed, which would flatter spsc.)
 pub struct RawStream {
     commands: Option<Sender<u64>>,
     shm: RawShm,
@@ -198,7 +201,7 @@ pub struct RawStream {
 
 impl RawStream {
     pub fn spawn(batch: u64, cpu: Option<usize>) -> Self {
-        assert!(batch.is_power_of_two(), "a batch of {batch}");
+        assert!((1..=RAW_CAPACITY).contains(&batch), "a batch of {batch}");
         let (commands_name, raw_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("raw"));
         let commands = Sender::create(&commands_name, 16).expect("create the command channel");
         let shm = RawShm::create(&raw_name).expect("create the raw mapping");
@@ -238,6 +241,18 @@ impl Run for RawStream {
         let start = Instant::now();
         let commands = self.commands.as_ref().expect("running");
         commands.send(iters).unwrap_or_else(|_| self.peer.left());
+        if self.batch == 1 {
+            self.one_by_one(iters);
+        } else {
+            self.in_batches(iters);
+        }
+        start.elapsed()
+    }
+}
+
+impl RawStream {
+    /// Takes `iters` messages, releasing each.
+    fn one_by_one(&mut self, iters: u64) {
         let (head_word, tail_word, slots) = self.shm.ring();
         let (mut head, mut cached_tail) = (self.head, self.cached_tail);
         let mut spins = 0;
@@ -250,19 +265,43 @@ impl Run for RawStream {
                     self.peer.wait_turn(&mut spins);
                 }
             }
-            let slot = &slots[(head % RAW_CAPACITY) as usize];
-            verify(slot.load(Ordering::Relaxed), i);
+            verify(
+                slots[(head % RAW_CAPACITY) as usize].load(Ordering::Relaxed),
+                i,
+            );
             head += 1;
-            // `batch` is a power of two: a mask, where `%` would cost a
-            // division per message.
-            if head & (self.batch - 1) == 0 || head == cached_tail {
-                // Release: pairs with the peer's Acquire load of `head`,
-                // after the slots before it were read.
-                head_word.store(head, Ordering::Release);
-            }
+            // Release: pairs with the peer's Acquire load of `head`, after
+            // the slot was read.
+            head_word.store(head, Ordering::Release);
         }
         (self.head, self.cached_tail) = (head, cached_tail);
-        start.elapsed()
+    }
+
+    /// Takes `iters` messages, up to a batch of what is ready at a time,
+    /// releasing each batch with one store.
+    fn in_batches(&mut self, iters: u64) {
+        let (head_word, tail_word, slots) = self.shm.ring();
+        let (mut head, mut cached_tail) = (self.head, self.cached_tail);
+        let mut spins = 0;
+        let mut i = 0;
+        while i < iters {
+            while head == cached_tail {
+                // Acquire: as in `one_by_one`.
+                cached_tail = tail_word.load(Ordering::Acquire);
+                if head == cached_tail {
+                    self.peer.wait_turn(&mut spins);
+                }
+            }
+            let n = (cached_tail - head).min(self.batch).min(iters - i);
+            for k in 0..n {
+                let slot = &slots[((head + k) % RAW_CAPACITY) as usize];
+                verify(slot.load(Ordering::Relaxed), i + k);
+            }
+            (head, i) = (head + n, i + n);
+            // Release: as in `one_by_one`, after the whole batch was read.
+            head_word.store(head, Ordering::Release);
+        }
+        (self.head, self.cached_tail) = (head, cached_tail);
     }
 }
 
@@ -336,8 +375,8 @@ pub fn run_peer(role: &str) -> Res<()> {
             let commands = Receiver::<u64>::open(name(0)?)?;
             let shm = RawShm::open(name(1)?)?;
             let batch: u64 = name(2)?.parse()?;
-            if !batch.is_power_of_two() {
-                return Err(format!("batch {batch} is not a power of two").into());
+            if batch == 0 || batch > RAW_CAPACITY {
+                return Err(format!("a batch of {batch}").into());
             }
             let (head, tail, slots) = shm.ring();
             // Ready: a first message, at position 0.
@@ -346,19 +385,39 @@ pub fn run_peer(role: &str) -> Res<()> {
             tail.store(1, Ordering::Release);
             let (mut next, mut cached_head) = (1u64, 0u64);
             for iters in &commands {
-                for i in 0..iters {
-                    let mut spins = 0u32;
-                    while next - cached_head == RAW_CAPACITY {
-                        // Acquire: pairs with the bench's Release of `head`.
-                        cached_head = head.load(Ordering::Acquire);
-                        spins = spin(spins)?;
-                    }
-                    slots[(next % RAW_CAPACITY) as usize].store(i, Ordering::Relaxed);
-                    next += 1;
-                    if next & (batch - 1) == 0 || i + 1 == iters {
+                if batch == 1 {
+                    for i in 0..iters {
+                        let mut spins = 0u32;
+                        while next - cached_head == RAW_CAPACITY {
+                            // Acquire: pairs with the bench's Release of
+                            // `head`.
+                            cached_head = head.load(Ordering::Acquire);
+                            spins = spin(spins)?;
+                        }
+                        slots[(next % RAW_CAPACITY) as usize].store(i, Ordering::Relaxed);
+                        next += 1;
                         // Release: pairs with the bench's Acquire of `tail`.
                         tail.store(next, Ordering::Release);
                     }
+                    continue;
+                }
+                let mut i = 0;
+                while i < iters {
+                    // A batch (fewer at the end), then one publish.
+                    let n = batch.min(iters - i);
+                    let mut spins = 0u32;
+                    while RAW_CAPACITY - (next - cached_head) < n {
+                        // Acquire: as above.
+                        cached_head = head.load(Ordering::Acquire);
+                        spins = spin(spins)?;
+                    }
+                    for k in 0..n {
+                        let slot = &slots[((next + k) % RAW_CAPACITY) as usize];
+                        slot.store(i + k, Ordering::Relaxed);
+                    }
+                    (next, i) = (next + n, i + n);
+                    // Release: as above, after the whole batch was written.
+                    tail.store(next, Ordering::Release);
                 }
             }
         }
