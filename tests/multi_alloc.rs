@@ -13,7 +13,7 @@ mod common;
 
 use common::counting_alloc::{allocations_in, Counting};
 use common::{expect_success, spawn_peer, unique_name};
-use shmchan::{TryRecvError, TrySendError};
+use shmchan::TryRecvError;
 use std::time::Duration;
 
 #[global_allocator]
@@ -49,117 +49,7 @@ macro_rules! allocation_tests {
             use super::*;
             use shmchan::$flavor::{Receiver, Sender};
 
-            /// Every per-message operation, both ends in this thread.
-            fn exercise_one_thread(
-                tx: &Sender<u64>,
-                rx: &Receiver<u64>,
-                messages: u64,
-            ) -> Vec<(&'static str, usize)> {
-                let mut counts = Vec::with_capacity(8);
-                let capacity = tx.capacity() as u64;
-
-                let (n, ()) = allocations_in(|| {
-                    for i in 0..messages {
-                        tx.send(i).unwrap();
-                        if rx.recv() != Ok(i) {
-                            panic!("send/recv out of order");
-                        }
-                    }
-                });
-                counts.push(("send + recv", n));
-
-                let (n, ()) = allocations_in(|| {
-                    for i in 0..messages {
-                        if tx.try_send(i).is_err() || rx.try_recv() != Ok(i) {
-                            panic!("try_send/try_recv failed");
-                        }
-                        // Now and then the full and empty answers too.
-                        if i % 1000 == 0 {
-                            while tx.try_send(i).is_ok() {}
-                            if !matches!(tx.try_send(i), Err(TrySendError::Full(_))) {
-                                panic!("not full");
-                            }
-                            while rx.try_recv().is_ok() {}
-                            if rx.try_recv() != Err(TryRecvError::Empty) {
-                                panic!("not empty");
-                            }
-                        }
-                    }
-                });
-                counts.push(("try_send + try_recv (incl. Full and Empty)", n));
-
-                let (n, ()) = allocations_in(|| {
-                    for i in 0..messages {
-                        if tx.send_timeout(i, Duration::from_secs(1)).is_err()
-                            || rx.recv_timeout(Duration::from_secs(1)) != Ok(i)
-                        {
-                            panic!("send_timeout/recv_timeout failed");
-                        }
-                    }
-                });
-                counts.push(("send_timeout + recv_timeout", n));
-
-                let (n, ()) = allocations_in(|| {
-                    let mut values = [0u64; 32];
-                    let mut out = [0u64; 32];
-                    let mut next = 0u64;
-                    while next < messages {
-                        for (k, v) in values.iter_mut().enumerate() {
-                            *v = next + k as u64;
-                        }
-                        let sent = if next % 64 == 0 {
-                            tx.try_send_batch(&values)
-                        } else {
-                            tx.send_batch(&values)
-                                .map(|()| values.len())
-                                .map_err(|_| TrySendError::Disconnected(()))
-                        };
-                        if sent != Ok(values.len()) {
-                            panic!("batch send failed");
-                        }
-                        let received = if next % 64 == 0 {
-                            rx.try_recv_batch(&mut out)
-                        } else {
-                            rx.recv_batch(&mut out).map_err(TryRecvError::from)
-                        };
-                        if received != Ok(out.len()) || out != values {
-                            panic!("batch receive failed");
-                        }
-                        next += values.len() as u64;
-                    }
-                });
-                counts.push(("send_batch/try_send_batch + recv_batch/try_recv_batch", n));
-
-                let (n, ()) = allocations_in(|| {
-                    let mut received = 0;
-                    while received < messages {
-                        for i in 0..capacity {
-                            tx.send(i).unwrap();
-                        }
-                        let count = rx.try_iter().count() as u64;
-                        if count != capacity {
-                            panic!("try_iter missed messages");
-                        }
-                        received += count;
-                    }
-                });
-                counts.push(("try_iter", n));
-
-                let (n, ()) = allocations_in(|| {
-                    for _ in 0..messages {
-                        let _ = std::hint::black_box((
-                            tx.len(),
-                            rx.len(),
-                            tx.is_empty(),
-                            rx.is_full(),
-                            tx.capacity(),
-                            rx.name().len(),
-                        ));
-                    }
-                });
-                counts.push(("len / is_empty / is_full / capacity / name", n));
-                counts
-            }
+            crate::common::counting_alloc::exercise_one_thread!($flavor);
 
             #[test]
             fn steady_state_in_one_thread_allocates_nothing() {

@@ -297,8 +297,7 @@ fn spawn_peer(
 
 pub fn run_peer(role: &str) -> Res<()> {
     let args = BENCH.peer_args()?;
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let arg = |i: usize| args.get(i).copied().ok_or("missing argument");
+    let arg = |i: usize| args.get(i);
     let gone = "the bench stopped receiving";
     match role {
         "shm-source" => {

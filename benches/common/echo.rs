@@ -526,8 +526,7 @@ impl Client for Bytes {
 pub fn run_peer(role: &str) -> Res<()> {
     PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
     let args = BENCH.peer_args()?;
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let arg = |i: usize| args.get(i).copied().ok_or("missing argument");
+    let arg = |i: usize| args.get(i);
     match role {
         "raw-atomic" => {
             let shm = RawShm::open(arg(0)?)?;

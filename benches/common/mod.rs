@@ -183,14 +183,17 @@ impl Bench {
     }
 
     /// The peer's start: pins it to its CPU, if the bench chose one, and
-    /// returns its arguments, separated by spaces.
-    pub fn peer_args(&self) -> Res<String> {
+    /// returns its arguments.
+    pub fn peer_args(&self) -> Res<PeerArgs> {
         pin_thread(
             std::env::var(self.cpu_var)
                 .ok()
                 .and_then(|v| v.parse().ok()),
         )?;
-        Ok(std::env::var(self.args_var).unwrap_or_default())
+        let args = std::env::var(self.args_var).unwrap_or_default();
+        Ok(PeerArgs(
+            args.split_whitespace().map(str::to_owned).collect(),
+        ))
     }
 
     /// Pins this process to one CPU and returns another for the peers, if
@@ -255,6 +258,19 @@ impl Bench {
         let child = command.spawn().expect("start the peer process");
         // `command`, dropped here, held our copy of the peer's `stdout`.
         Peer { child, role }
+    }
+}
+
+/// A peer's arguments (the bench passes them separated by spaces).
+pub struct PeerArgs(Vec<String>);
+
+impl PeerArgs {
+    /// Argument `i`.
+    pub fn get(&self, i: usize) -> Res<&str> {
+        self.0
+            .get(i)
+            .map(String::as_str)
+            .ok_or_else(|| format!("missing argument {i}").into())
     }
 }
 

@@ -325,8 +325,7 @@ fn spawn_peer(role: &'static str, names: &[&str], cpu: Option<usize>, pipes: boo
 pub fn run_peer(role: &str) -> Res<()> {
     PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
     let args = BENCH.peer_args()?;
-    let names: Vec<&str> = args.split_whitespace().collect();
-    let name = |i: usize| names.get(i).copied().ok_or("missing channel name");
+    let name = |i: usize| args.get(i);
     let gone = "the bench stopped receiving";
     match role {
         "spsc-source" | "spsc-batch-source" => {

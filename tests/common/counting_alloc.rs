@@ -68,3 +68,129 @@ pub fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
     COUNTING.with(|on| on.set(false));
     (ALLOCATIONS.with(Cell::get) - before, result)
 }
+
+/// Writes `exercise_one_thread(tx, rx, messages)` for the typed flavor
+/// `$flavor` (`spsc`, `mpsc` or `mpmc`, whose endpoints have the same
+/// methods): every per-message operation, both ends in this thread, each
+/// counted on its own; returns the counts by operation. (Unused in the
+/// test binaries that share `common` without counting.)
+#[allow(unused_macros)]
+macro_rules! exercise_one_thread {
+    ($flavor:ident) => {
+        /// Every per-message operation, both ends in this thread.
+        fn exercise_one_thread(
+            tx: &shmchan::$flavor::Sender<u64>,
+            rx: &shmchan::$flavor::Receiver<u64>,
+            messages: u64,
+        ) -> Vec<(&'static str, usize)> {
+            let mut counts = Vec::with_capacity(8);
+            let capacity = tx.capacity() as u64;
+
+            let (n, ()) = $crate::common::counting_alloc::allocations_in(|| {
+                for i in 0..messages {
+                    tx.send(i).unwrap();
+                    if rx.recv() != Ok(i) {
+                        panic!("send/recv out of order");
+                    }
+                }
+            });
+            counts.push(("send + recv", n));
+
+            let (n, ()) = $crate::common::counting_alloc::allocations_in(|| {
+                for i in 0..messages {
+                    if tx.try_send(i).is_err() || rx.try_recv() != Ok(i) {
+                        panic!("try_send/try_recv failed");
+                    }
+                    // Now and then the full and empty answers too.
+                    if i % 1000 == 0 {
+                        while tx.try_send(i).is_ok() {}
+                        if !matches!(tx.try_send(i), Err(shmchan::TrySendError::Full(_))) {
+                            panic!("not full");
+                        }
+                        while rx.try_recv().is_ok() {}
+                        if rx.try_recv() != Err(shmchan::TryRecvError::Empty) {
+                            panic!("not empty");
+                        }
+                    }
+                }
+            });
+            counts.push(("try_send + try_recv (incl. Full and Empty)", n));
+
+            let (n, ()) = $crate::common::counting_alloc::allocations_in(|| {
+                for i in 0..messages {
+                    if tx
+                        .send_timeout(i, std::time::Duration::from_secs(1))
+                        .is_err()
+                        || rx.recv_timeout(std::time::Duration::from_secs(1)) != Ok(i)
+                    {
+                        panic!("send_timeout/recv_timeout failed");
+                    }
+                }
+            });
+            counts.push(("send_timeout + recv_timeout", n));
+
+            let (n, ()) = $crate::common::counting_alloc::allocations_in(|| {
+                let mut values = [0u64; 32];
+                let mut out = [0u64; 32];
+                let mut next = 0u64;
+                while next < messages {
+                    for (k, v) in values.iter_mut().enumerate() {
+                        *v = next + k as u64;
+                    }
+                    let sent = if next % 64 == 0 {
+                        tx.try_send_batch(&values)
+                    } else {
+                        tx.send_batch(&values)
+                            .map(|()| values.len())
+                            .map_err(|_| shmchan::TrySendError::Disconnected(()))
+                    };
+                    if sent != Ok(values.len()) {
+                        panic!("batch send failed");
+                    }
+                    let received = if next % 64 == 0 {
+                        rx.try_recv_batch(&mut out)
+                    } else {
+                        rx.recv_batch(&mut out).map_err(shmchan::TryRecvError::from)
+                    };
+                    if received != Ok(out.len()) || out != values {
+                        panic!("batch receive failed");
+                    }
+                    next += values.len() as u64;
+                }
+            });
+            counts.push(("send_batch/try_send_batch + recv_batch/try_recv_batch", n));
+
+            let (n, ()) = $crate::common::counting_alloc::allocations_in(|| {
+                let mut received = 0;
+                while received < messages {
+                    for i in 0..capacity {
+                        tx.send(i).unwrap();
+                    }
+                    let count = rx.try_iter().count() as u64;
+                    if count != capacity {
+                        panic!("try_iter missed messages");
+                    }
+                    received += count;
+                }
+            });
+            counts.push(("try_iter", n));
+
+            let (n, ()) = $crate::common::counting_alloc::allocations_in(|| {
+                for _ in 0..messages {
+                    let _ = std::hint::black_box((
+                        tx.len(),
+                        rx.len(),
+                        tx.is_empty(),
+                        rx.is_full(),
+                        tx.capacity(),
+                        rx.name().len(),
+                    ));
+                }
+            });
+            counts.push(("len / is_empty / is_full / capacity / name", n));
+            counts
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use exercise_one_thread;
