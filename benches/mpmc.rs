@@ -46,6 +46,9 @@
 //!   taken by then, and the bench checks that the counts add up to `iters`
 //!   and the sums to the sum of what was sent.
 //!
+//! `mpsc_4_asleep` and `mpmc_asleep` are `mpsc_4` and `mpmc` with no
+//! spinning: every endpoint sleeps on the futex whenever it must wait.
+//!
 //! Placement: with two or more CPUs, the bench's thread is pinned to the
 //! first. In `mpsc/8B` the receiver (the bench) keeps that CPU to itself
 //! and the senders, processes or threads alike, share the others round
@@ -67,7 +70,7 @@ mod common;
 use common::multi::{
     Cpus, ShmMpmc, ShmStream, ThreadMpmc, ThreadStream, BENCH, CONSUMERS, PRODUCERS, SENDERS,
 };
-use common::{with_peer, Crossbeam, StdMpsc};
+use common::{with_peer, Crossbeam, StdMpsc, Wait};
 use criterion::{Criterion, Throughput};
 use shmchan::{mpsc, spsc};
 use std::time::Duration;
@@ -101,11 +104,11 @@ fn mpsc_group(c: &mut Criterion, cpus: &Cpus) {
     let mut group = c.benchmark_group("mpsc/8B");
     group.throughput(Throughput::Elements(1));
     with_peer(&mut group, "spsc", || {
-        ShmStream::<spsc::Receiver<u64>>::spawn(1, cpus)
+        ShmStream::<spsc::Receiver<u64>>::spawn(1, Wait::Spin, cpus)
     });
     for senders in SENDERS {
         with_peer(&mut group, &format!("mpsc_{senders}"), || {
-            ShmStream::<mpsc::Receiver<u64>>::spawn(senders, cpus)
+            ShmStream::<mpsc::Receiver<u64>>::spawn(senders, Wait::Spin, cpus)
         });
         with_peer(&mut group, &format!("crossbeam_{senders}"), || {
             ThreadStream::<Crossbeam>::spawn(senders, cpus)
@@ -114,13 +117,19 @@ fn mpsc_group(c: &mut Criterion, cpus: &Cpus) {
             ThreadStream::<StdMpsc>::spawn(senders, cpus)
         });
     }
+    with_peer(&mut group, "mpsc_4_asleep", || {
+        ShmStream::<mpsc::Receiver<u64>>::spawn(4, Wait::Sleep, cpus)
+    });
     group.finish();
 }
 
 fn mpmc_group(c: &mut Criterion, cpus: &Cpus) {
     let mut group = c.benchmark_group(format!("mpmc/{PRODUCERS}x{CONSUMERS}"));
     group.throughput(Throughput::Elements(1));
-    with_peer(&mut group, "mpmc", || ShmMpmc::spawn(cpus));
+    with_peer(&mut group, "mpmc", || ShmMpmc::spawn(Wait::Spin, cpus));
+    with_peer(&mut group, "mpmc_asleep", || {
+        ShmMpmc::spawn(Wait::Sleep, cpus)
+    });
     with_peer(&mut group, "crossbeam", || ThreadMpmc::spawn(cpus));
     group.finish();
 }

@@ -347,13 +347,11 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
             row("pipe", Pipe, Box::new(move || rt(Echo::pipe(cpu)))),
         ],
     });
-    let c = cpus.clone();
-    let c2 = cpus.clone();
-    let c4 = cpus.clone();
-    let cm = cpus.clone();
-    let ct = cpus.clone();
-    let cs = cpus.clone();
-    let cx = cpus.clone();
+    // The rows that place several peers share the placement.
+    let on = |start: fn(&Cpus) -> Box<dyn Measure>| -> Box<dyn Fn() -> Box<dyn Measure>> {
+        let cpus = cpus.clone();
+        Box::new(move || start(&cpus))
+    };
     all.push(Workload {
         name: "one way, 8 B".into(),
         rows: vec![
@@ -375,33 +373,43 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
             row(
                 "mpsc, 1 sender",
                 Ours,
-                Box::new(move || st(ShmStream::<mpsc::Receiver<u64>>::spawn(1, &c))),
+                on(|c| st(ShmStream::<mpsc::Receiver<u64>>::spawn(1, Wait::Spin, c))),
             ),
             row(
                 "mpsc, 2 senders",
                 Ours,
-                Box::new(move || st(ShmStream::<mpsc::Receiver<u64>>::spawn(2, &c2))),
+                on(|c| st(ShmStream::<mpsc::Receiver<u64>>::spawn(2, Wait::Spin, c))),
             ),
             row(
                 "mpsc, 4 senders",
                 Ours,
-                Box::new(move || st(ShmStream::<mpsc::Receiver<u64>>::spawn(4, &c4))),
+                on(|c| st(ShmStream::<mpsc::Receiver<u64>>::spawn(4, Wait::Spin, c))),
             ),
-            row("mpmc, 2x2", Ours, Box::new(move || st(ShmMpmc::spawn(&cm)))),
+            row(
+                "mpsc, 4 senders, asleep",
+                Ours,
+                on(|c| st(ShmStream::<mpsc::Receiver<u64>>::spawn(4, Wait::Sleep, c))),
+            ),
+            row("mpmc, 2x2", Ours, on(|c| st(ShmMpmc::spawn(Wait::Spin, c)))),
+            row(
+                "mpmc, 2x2, asleep",
+                Ours,
+                on(|c| st(ShmMpmc::spawn(Wait::Sleep, c))),
+            ),
             row(
                 "crossbeam (threads)",
                 Other,
-                Box::new(move || st(ThreadStream::<Crossbeam>::spawn(1, &ct))),
+                on(|c| st(ThreadStream::<Crossbeam>::spawn(1, c))),
             ),
             row(
                 "crossbeam 2x2 (threads)",
                 Other,
-                Box::new(move || st(ThreadMpmc::spawn(&cx))),
+                on(|c| st(ThreadMpmc::spawn(c))),
             ),
             row(
                 "std mpsc (threads)",
                 Other,
-                Box::new(move || st(ThreadStream::<StdMpsc>::spawn(1, &cs))),
+                on(|c| st(ThreadStream::<StdMpsc>::spawn(1, c))),
             ),
             row(
                 "unix socket",

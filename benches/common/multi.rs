@@ -5,7 +5,7 @@
 //! byte and its sequence number below; every one is checked. Each workload
 //! implements [`Run`].
 
-use super::{pin_thread, Bench, InProcessFlavor, Peer, Res, Run};
+use super::{pin_thread, Bench, InProcessFlavor, Peer, Res, Run, Wait};
 use crossbeam_channel as cb;
 use shmchan::{mpmc, mpsc, spsc, Options, RecvTimeoutError};
 use std::fmt::Display;
@@ -384,15 +384,15 @@ impl Peers {
 pub trait StreamReceiver: Sized {
     /// The senders' role.
     const ROLE: &'static str;
-    fn create(name: &str) -> Result<Self, shmchan::Error>;
+    fn create(name: &str, options: &Options) -> Result<Self, shmchan::Error>;
     fn recv_within(&self, timeout: Duration) -> Result<u64, RecvTimeoutError>;
 }
 
 impl StreamReceiver for spsc::Receiver<u64> {
     const ROLE: &'static str = "spsc-source";
 
-    fn create(name: &str) -> Result<Self, shmchan::Error> {
-        Self::create_with(name, &Options::new().capacity(CAPACITY))
+    fn create(name: &str, options: &Options) -> Result<Self, shmchan::Error> {
+        Self::create_with(name, options)
     }
 
     #[inline(always)]
@@ -405,8 +405,8 @@ impl StreamReceiver for spsc::Receiver<u64> {
 impl StreamReceiver for mpsc::Receiver<u64> {
     const ROLE: &'static str = "mpsc-source";
 
-    fn create(name: &str) -> Result<Self, shmchan::Error> {
-        Self::create_with(name, &Options::new().capacity(CAPACITY))
+    fn create(name: &str, options: &Options) -> Result<Self, shmchan::Error> {
+        Self::create_with(name, options)
     }
 
     #[inline(always)]
@@ -426,16 +426,20 @@ pub struct ShmStream<R: StreamReceiver> {
 }
 
 impl<R: StreamReceiver> ShmStream<R> {
-    pub fn spawn(senders: usize, cpus: &Cpus) -> Self {
+    /// `senders` sender processes, all (and the bench) waiting as `wait`
+    /// says.
+    pub fn spawn(senders: usize, wait: Wait, cpus: &Cpus) -> Self {
         let data_name = BENCH.fresh_name("data");
-        let data = R::create(&data_name).expect("create the data channel");
+        let data = R::create(&data_name, &wait.options().capacity(CAPACITY))
+            .expect("create the data channel");
         let mut peers = Peers(Vec::new());
         let mut commands = Vec::new();
         for i in 0..senders {
             let name = BENCH.fresh_name("ctl");
             commands.push(spsc::Sender::create(&name, 16).expect("create a command channel"));
             let index = i.to_string();
-            peers.spawn(R::ROLE, &[&name, &data_name, &index], cpus.sender(i));
+            let args = [name.as_str(), &data_name, &index, wait.arg()];
+            peers.spawn(R::ROLE, &args, cpus.sender(i));
         }
         let mut ready: Vec<(usize, u64)> = (0..senders)
             .map(|_| untag(peers.recv("waiting for the senders", |t| data.recv_within(t))))
@@ -496,9 +500,10 @@ pub struct ShmMpmc {
 }
 
 impl ShmMpmc {
-    pub fn spawn(cpus: &Cpus) -> Self {
+    /// Producers and consumers waiting as `wait` says.
+    pub fn spawn(wait: Wait, cpus: &Cpus) -> Self {
         let (data_name, reports_name) = (BENCH.fresh_name("mpmc"), BENCH.fresh_name("reports"));
-        let queue = mpmc::Receiver::create_with(&data_name, &Options::new().capacity(CAPACITY))
+        let queue = mpmc::Receiver::create_with(&data_name, &wait.options().capacity(CAPACITY))
             .expect("create the mpmc channel");
         let reports =
             mpsc::Receiver::<Report>::create(&reports_name, 16).expect("create the report channel");
@@ -511,7 +516,7 @@ impl ShmMpmc {
             let name = BENCH.fresh_name("ctl");
             commands.push(spsc::Sender::create(&name, 16).expect("create a command channel"));
             let index = index.to_string();
-            let args = [name.as_str(), &data_name, &reports_name, &index];
+            let args = [name.as_str(), &data_name, &reports_name, &index, wait.arg()];
             peers.spawn(role, &args, cpus.worker(k));
         }
         let hellos: Vec<Report> = (0..PRODUCERS + CONSUMERS)
@@ -775,19 +780,19 @@ pub fn run_peer(role: &str) -> Res<()> {
     match role {
         "spsc-source" => {
             let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
-            let data = spsc::Sender::<u64>::open(arg(1)?)?;
+            let data = spsc::Sender::<u64>::open_with(arg(1)?, &Wait::parse(arg(3)?)?.options())?;
             let index = arg(2)?.parse()?;
             stream(index, &commands, |value| data.send(value).is_ok()).ok_or(gone)?;
         }
         "mpsc-source" => {
             let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
-            let data = mpsc::Sender::<u64>::open(arg(1)?)?;
+            let data = mpsc::Sender::<u64>::open_with(arg(1)?, &Wait::parse(arg(3)?)?.options())?;
             let index = arg(2)?.parse()?;
             stream(index, &commands, |value| data.send(value).is_ok()).ok_or(gone)?;
         }
         "mpmc-producer" => {
             let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
-            let data = mpmc::Sender::<u64>::open(arg(1)?)?;
+            let data = mpmc::Sender::<u64>::open_with(arg(1)?, &Wait::parse(arg(4)?)?.options())?;
             let reports = mpsc::Sender::<Report>::open(arg(2)?)?;
             let index: usize = arg(3)?.parse()?;
             reports
@@ -802,7 +807,7 @@ pub fn run_peer(role: &str) -> Res<()> {
         }
         "mpmc-consumer" => {
             let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
-            let data = mpmc::Receiver::<u64>::open(arg(1)?)?;
+            let data = mpmc::Receiver::<u64>::open_with(arg(1)?, &Wait::parse(arg(4)?)?.options())?;
             let reports = mpsc::Sender::<Report>::open(arg(2)?)?;
             let index: u64 = arg(3)?.parse()?;
             reports.send([HELLO, index, 0, 0]).map_err(|_| gone)?;
