@@ -50,6 +50,7 @@ use common::echo::{self, Client, Echo, Mpmc, Mpsc, Spsc};
 use common::multi::{Cpus, ShmMpmc, ShmStream, ThreadMpmc, ThreadStream};
 use common::stream::{PipeStream, RawStream, SpscStream, BATCH};
 use common::{bytes, Crossbeam, Run, StdMpsc, Wait};
+use hdrhistogram::Histogram;
 use shmchan::mpsc;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -99,9 +100,9 @@ struct Row {
     transport: &'static str,
     role: Role,
     start: Box<dyn Fn() -> Box<dyn Measure>>,
-    /// Times per round trip or per message, in nanoseconds, all rounds.
-    samples: Vec<f64>,
-    /// The median of each round.
+    /// Times per round trip or per message, in picoseconds, all rounds.
+    times: Histogram<u64>,
+    /// The median of each round, in nanoseconds.
     round_medians: Vec<f64>,
 }
 
@@ -113,28 +114,28 @@ struct Workload {
 
 /// A started transport, measured for a while.
 trait Measure {
-    /// Warms up for `plan.warm_up`, then adds to `samples` for
-    /// `plan.measure`.
-    fn measure(&mut self, plan: &Plan, samples: &mut Vec<f64>);
+    /// Warms up for `plan.warm_up`, then records times into `times` (in
+    /// picoseconds) for `plan.measure`.
+    fn measure(&mut self, plan: &Plan, times: &mut Histogram<u64>);
 }
 
 /// Round trips: each one timed on its own.
 struct RoundTrips<C>(Echo<C>);
 
 impl<C: Client> Measure for RoundTrips<C> {
-    fn measure(&mut self, plan: &Plan, samples: &mut Vec<f64>) {
+    fn measure(&mut self, plan: &Plan, times: &mut Histogram<u64>) {
         let start = Instant::now();
         while start.elapsed() < plan.warm_up {
             self.0.run(100);
         }
-        let mut histogram = echo::histogram();
+        let mut nanos = echo::histogram();
         let start = Instant::now();
         while start.elapsed() < plan.measure {
-            self.0.latencies(100, &mut histogram);
+            self.0.latencies(100, &mut nanos);
         }
-        samples.extend(histogram.iter_recorded().flat_map(|v| {
-            std::iter::repeat_n(v.value_iterated_to() as f64, v.count_at_value() as usize)
-        }));
+        for v in nanos.iter_recorded() {
+            record(times, v.value_iterated_to() * 1000, v.count_at_value());
+        }
     }
 }
 
@@ -143,7 +144,7 @@ impl<C: Client> Measure for RoundTrips<C> {
 struct Stream<R>(R);
 
 impl<R: Run> Measure for Stream<R> {
-    fn measure(&mut self, plan: &Plan, samples: &mut Vec<f64>) {
+    fn measure(&mut self, plan: &Plan, times: &mut Histogram<u64>) {
         // Calibrate: how many messages make a sample of the planned length.
         let mut iters = 1_000u64;
         let start = Instant::now();
@@ -155,7 +156,11 @@ impl<R: Run> Measure for Stream<R> {
         let start = Instant::now();
         while start.elapsed() < plan.measure {
             let took = self.0.run(iters);
-            samples.push(took.as_nanos() as f64 / iters as f64);
+            record(
+                times,
+                (took.as_nanos() * 1000 / u128::from(iters)) as u64,
+                1,
+            );
         }
     }
 }
@@ -220,10 +225,12 @@ fn run() -> common::Res<()> {
         for _ in 0..plan.rounds {
             for row in &mut workload.rows {
                 let mut transport = (row.start)();
-                let mut samples = Vec::new();
-                transport.measure(plan, &mut samples);
-                row.round_medians.push(quantiles(&samples).0);
-                row.samples.extend(samples);
+                let mut round = picoseconds();
+                transport.measure(plan, &mut round);
+                row.round_medians.push(quantiles(&round).0);
+                row.times
+                    .add(&round)
+                    .expect("histograms of the same bounds");
                 eprint!(".");
             }
         }
@@ -259,7 +266,7 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
         transport,
         role,
         start,
-        samples: Vec::new(),
+        times: picoseconds(),
         round_medians: Vec::new(),
     };
     fn rt<C: Client + 'static>(echo: Echo<C>) -> Box<dyn Measure> {
@@ -478,13 +485,30 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
     all
 }
 
-/// The median and the 99th percentile (nearest rank) of `samples`.
-fn quantiles(samples: &[f64]) -> (f64, f64) {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let at =
-        |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
-    (at(0.5), at(0.99))
+/// A histogram of times in picoseconds, 1 ps to 1000 s, with 3
+/// significant digits.
+fn picoseconds() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 1_000_000_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Records `count` times of `ps` picoseconds, clamped to the bounds.
+fn record(times: &mut Histogram<u64>, ps: u64, count: u64) {
+    let ps = ps.clamp(1, times.high());
+    times
+        .record_n(ps, count)
+        .expect("a value within the bounds");
+}
+
+/// The median and the 99th percentile of `times`, in nanoseconds.
+fn quantiles(times: &Histogram<u64>) -> (f64, f64) {
+    let ns = |q| times.value_at_quantile(q) as f64 / 1000.0;
+    (ns(0.5), ns(0.99))
+}
+
+/// The median (nearest rank) of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len().max(1) - 1) / 2]
 }
 
 /// `row`'s median over `base`'s, taken round by round (the two were
@@ -497,7 +521,7 @@ fn round_ratio(row: &Row, base: &Row) -> f64 {
         .zip(&base.round_medians)
         .map(|(r, b)| r / b)
         .collect();
-    quantiles(&ratios).0
+    median(ratios)
 }
 
 /// A time in nanoseconds, in the unit that suits it.
@@ -530,7 +554,7 @@ fn table(workloads: &[Workload]) -> String {
         let find = |role| workload.rows.iter().find(|row| row.role == role);
         let (floor, pipe) = (find(Role::Floor), find(Role::Pipe));
         for row in &workload.rows {
-            let (median, p99) = quantiles(&row.samples);
+            let (median, p99) = quantiles(&row.times);
             let name = match row.role {
                 Role::Ours => format!("**shmchan {}**", row.transport),
                 Role::Floor => format!("*{} (floor)*", row.transport),
@@ -563,7 +587,7 @@ fn chart(workloads: &[Workload], machine: &str) -> String {
     let all = workloads
         .iter()
         .flat_map(|w| &w.rows)
-        .map(|r| quantiles(&r.samples));
+        .map(|r| quantiles(&r.times));
     let (lo, hi) = all.fold((f64::MAX, 0f64), |(lo, hi), (m, p)| (lo.min(m), hi.max(p)));
     let (lo, hi) = (lo.max(0.01).log10().floor(), hi.max(1.0).log10().ceil());
     let x = |ns: f64| LABEL + (ns.max(0.01).log10() - lo) / (hi - lo).max(1.0) * PLOT;
@@ -605,7 +629,7 @@ fn chart(workloads: &[Workload], machine: &str) -> String {
         );
         y += 6.0;
         for row in &workload.rows {
-            let (median, p99) = quantiles(&row.samples);
+            let (median, p99) = quantiles(&row.times);
             let colour = match row.role {
                 Role::Floor => "#9e9e9e",
                 Role::Ours => "#1f77b4",
