@@ -69,6 +69,17 @@ pub fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (ALLOCATIONS.with(Cell::get) - before, result)
 }
 
+/// Checks that this test binary counts: one allocation is counted as one,
+/// none as none. Each binary that installs [`Counting`] calls it from a
+/// test of its own; without it, its other tests would pass vacuously.
+pub fn check_the_counter() {
+    let (allocations, v) = allocations_in(|| std::hint::black_box(vec![1u8; 10]));
+    assert_eq!(allocations, 1);
+    drop(v);
+    let (allocations, ()) = allocations_in(|| {});
+    assert_eq!(allocations, 0);
+}
+
 /// Writes `exercise_one_thread(tx, rx, messages)` for the typed flavor
 /// `$flavor` (`spsc`, `mpsc` or `mpmc`, whose endpoints have the same
 /// methods): every per-message operation, both ends in this thread, each
