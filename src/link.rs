@@ -198,10 +198,12 @@ impl Link {
     /// senders have 64, counts per thread instead: see `mpmc::probe_now`.)
     #[inline]
     pub(crate) fn peer_gone_now_and_then(&self, peer_bell: &Doorbell) -> bool {
-        let left = self.probe_countdown.load(Relaxed);
-        let probe = left == 0;
-        let left = if probe { PROBE_EVERY } else { left - 1 };
-        self.probe_countdown.store(left, Relaxed);
+        // Relaxed: a count of this endpoint's own calls; a race between
+        // threads sharing it only moves the probe by a call or two.
+        let countdown = self.probe_countdown.load(Relaxed);
+        let probe = countdown == 0;
+        let countdown = if probe { PROBE_EVERY } else { countdown - 1 };
+        self.probe_countdown.store(countdown, Relaxed);
         self.peer_gone_cheaply(peer_bell, probe)
     }
 

@@ -19,7 +19,7 @@
 //! Peers are processes (the bench binary run again), pinned to the CPU the
 //! caller gives, or, for [`InProcess`], a thread pinned the same way.
 
-use super::raw::{futex_wait_change, futex_wake, spin, RawShm, PARENT};
+use super::raw::{futex_wait_change, futex_wake, remember_bench, spin, RawShm};
 use super::{
     read_or_eof, read_u64, stdin_file, stdout_file, verify, Bench, InProcessFlavor, Peer, Res, Run,
     Wait,
@@ -524,7 +524,7 @@ impl Client for Bytes {
 // The peer process.
 
 pub fn run_peer(role: &str) -> Res<()> {
-    PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
+    remember_bench();
     let args = BENCH.peer_args()?;
     let arg = |i: usize| args.get(i);
     match role {

@@ -116,16 +116,28 @@ impl Drop for RawShm {
 pub fn spin(spins: u32) -> Res<u32> {
     std::hint::spin_loop();
     let spins = spins.wrapping_add(1);
-    if spins % (1 << 20) == 0
-        && std::os::unix::process::parent_id() != PARENT.load(Ordering::Relaxed)
-    {
+    if spins % (1 << 20) == 0 && bench_gone() {
         return Err("the bench process is gone".into());
     }
     Ok(spins)
 }
 
 /// The bench process, as the peer first saw it.
-pub static PARENT: AtomicU32 = AtomicU32::new(0);
+static PARENT: AtomicU32 = AtomicU32::new(0);
+
+/// Remembers the bench process, for [`bench_gone`]: a peer that waits on
+/// a raw mapping calls it first.
+pub fn remember_bench() {
+    // Relaxed: stored once, by the peer's only thread, before it reads it.
+    PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
+}
+
+/// Whether the bench process that started this peer has exited (the peer
+/// was then handed to another parent).
+fn bench_gone() -> bool {
+    // Relaxed: see `remember_bench`.
+    std::os::unix::process::parent_id() != PARENT.load(Ordering::Relaxed)
+}
 
 impl RawShm {
     /// Ping (written by the bench), pong (by the peer), as 32-bit futex
@@ -158,7 +170,7 @@ pub fn futex_wait_change(word: &AtomicU32, last: u32) -> Res<u32> {
         // Returns at once if the word is no longer `last`; EAGAIN, EINTR
         // and the timeout all lead back to the check above.
         let _ = futex::wait(word, futex::Flags::empty(), last, Some(&tick));
-        if std::os::unix::process::parent_id() != PARENT.load(Ordering::Relaxed) {
+        if bench_gone() {
             return Err("the bench process is gone".into());
         }
     }

@@ -4,7 +4,7 @@
 //! `iters` messages, checks every one against its sequence number, and
 //! returns the time to the last.
 
-use super::raw::{spin, RawShm, PARENT, RAW_CAPACITY};
+use super::raw::{remember_bench, spin, RawShm, RAW_CAPACITY};
 use super::{read_or_eof, read_u64, stdin_file, stdout_file, verify, Bench, Peer, Res, Run, Wait};
 use shmchan::spsc::{Receiver, Sender};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -323,7 +323,7 @@ fn spawn_peer(role: &'static str, names: &[&str], cpu: Option<usize>, pipes: boo
 // The peer process.
 
 pub fn run_peer(role: &str) -> Res<()> {
-    PARENT.store(std::os::unix::process::parent_id(), Ordering::Relaxed);
+    remember_bench();
     let args = BENCH.peer_args()?;
     let name = |i: usize| args.get(i);
     let gone = "the bench stopped receiving";
