@@ -21,9 +21,7 @@
 
 mod common;
 
-use common::hostile::{
-    self, dead_words, hostile_u32, tagged, u32b, u64b, Cleanup, Tally, Write, TIMEOUT,
-};
+use common::hostile::{self, dead_words, hostile_u32, tagged, u32b, u64b, Cleanup, Tally, Write};
 use common::shm::write_u64;
 use common::shm::{read_bytes, read_u32, read_u64, shm_file, shm_path, write_bytes, write_u32};
 use common::{unique_name, wait_until, within, Peer, Rng};
@@ -1008,99 +1006,7 @@ fn scribbled_doorbells_tallies_and_counters_do_not_disturb_delivery() {
 // ---------------------------------------------------------------------------
 // Random scribbling.
 
-/// One random call on a sender, with what must hold whatever the memory
-/// says.
-fn poke_sender(tx: &Sender<u64>, rng: &mut Rng, tally: &mut Tally) {
-    let value = rng.next();
-    let capacity = tx.capacity();
-    match rng.below(5) {
-        0 => match tx.try_send(value) {
-            Ok(()) => tally.ok += 1,
-            Err(TrySendError::Full(back)) => assert_eq!(back, value),
-            Err(TrySendError::Disconnected(back)) => {
-                assert_eq!(back, value);
-                tally.tx_dead = true;
-            }
-        },
-        1 => {
-            let values = [value; 20];
-            let n = 1 + rng.below(values.len() as u64) as usize;
-            match tx.try_send_batch(&values[..n]) {
-                Ok(sent) => {
-                    assert!((1..=n).contains(&sent), "try_send_batch of {n}: {sent}");
-                    tally.ok += 1;
-                }
-                Err(TrySendError::Full(())) => {}
-                Err(TrySendError::Disconnected(())) => tally.tx_dead = true,
-            }
-        }
-        2 => match tx.send_timeout(value, TIMEOUT) {
-            Ok(()) => tally.ok += 1,
-            Err(SendTimeoutError::Timeout(back)) => assert_eq!(back, value),
-            Err(SendTimeoutError::Disconnected(back)) => {
-                assert_eq!(back, value);
-                tally.tx_dead = true;
-            }
-        },
-        3 => {
-            let len = tx.len();
-            assert!(len <= capacity, "len {len} exceeds capacity {capacity}");
-            let _ = (tx.is_empty(), tx.is_full(), format!("{tx:?}"));
-        }
-        _ => {
-            let stats = tx.stats();
-            assert!(stats.len <= capacity as u64, "stats.len {}", stats.len);
-            assert_eq!(stats.capacity, capacity as u64);
-        }
-    }
-}
-
-/// One random call on a receiver, with what must hold whatever the memory
-/// says.
-fn poke_receiver(rx: &Receiver<u64>, rng: &mut Rng, tally: &mut Tally) {
-    let capacity = rx.capacity();
-    match rng.below(6) {
-        0 => match rx.try_recv() {
-            Ok(_) => tally.ok += 1,
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => tally.rx_dead = true,
-        },
-        1 => {
-            let mut out = [0u64; 20];
-            let n = 1 + rng.below(out.len() as u64) as usize;
-            match rx.try_recv_batch(&mut out[..n]) {
-                Ok(received) => {
-                    assert!(
-                        (1..=n).contains(&received),
-                        "try_recv_batch into {n}: {received}"
-                    );
-                    tally.ok += 1;
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => tally.rx_dead = true,
-            }
-        }
-        2 => match rx.recv_timeout(TIMEOUT) {
-            Ok(_) => tally.ok += 1,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => tally.rx_dead = true,
-        },
-        3 => {
-            let limit = rng.below(8) as usize;
-            assert!(rx.try_iter().take(limit).count() <= limit);
-        }
-        4 => {
-            let len = rx.len();
-            assert!(len <= capacity, "len {len} exceeds {capacity}");
-            let _ = (rx.is_empty(), rx.is_full(), format!("{rx:?}"));
-        }
-        _ => {
-            let stats = rx.stats();
-            assert!(stats.len <= capacity as u64, "stats.len {}", stats.len);
-            assert_eq!(stats.capacity, capacity as u64);
-        }
-    }
-}
+common::hostile::pokes!(mpmc, batch: 20, most: |end| end.capacity());
 
 /// One scribble: a hint, a cell's word (garbage, near the truth, or a
 /// claim by any slot) or value, a doorbell word, a tally, a counter, or

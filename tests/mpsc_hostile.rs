@@ -17,7 +17,7 @@
 mod common;
 
 use common::hostile::{
-    self, dead_words, hostile_u32, hostile_u64, tagged, u32b, u64b, Cleanup, Tally, Write, TIMEOUT,
+    self, dead_words, hostile_u32, hostile_u64, tagged, u32b, u64b, Cleanup, Tally, Write,
 };
 use common::shm::write_u64;
 use common::shm::{read_bytes, read_u32, read_u64, shm_file, write_bytes, write_u32};
@@ -888,108 +888,7 @@ fn scribbled_doorbells_and_counters_do_not_disturb_delivery() {
 // ---------------------------------------------------------------------------
 // Random scribbling.
 
-/// One random call on a sender, with what must hold whatever the memory
-/// says.
-fn poke_sender(tx: &Sender<u64>, rng: &mut Rng, tally: &mut Tally) {
-    let value = rng.next();
-    let capacity = tx.capacity();
-    match rng.below(5) {
-        0 => match tx.try_send(value) {
-            Ok(()) => tally.ok += 1,
-            Err(TrySendError::Full(back)) => assert_eq!(back, value),
-            Err(TrySendError::Disconnected(back)) => {
-                assert_eq!(back, value);
-                tally.tx_dead = true;
-            }
-        },
-        1 => {
-            let values = [value; 40];
-            let n = 1 + rng.below(values.len() as u64) as usize;
-            match tx.try_send_batch(&values[..n]) {
-                Ok(sent) => {
-                    assert!((1..=n).contains(&sent), "try_send_batch of {n}: {sent}");
-                    tally.ok += 1;
-                }
-                Err(TrySendError::Full(())) => {}
-                Err(TrySendError::Disconnected(())) => tally.tx_dead = true,
-            }
-        }
-        2 => match tx.send_timeout(value, TIMEOUT) {
-            Ok(()) => tally.ok += 1,
-            Err(SendTimeoutError::Timeout(back)) => assert_eq!(back, value),
-            Err(SendTimeoutError::Disconnected(back)) => {
-                assert_eq!(back, value);
-                tally.tx_dead = true;
-            }
-        },
-        3 => {
-            let len = tx.len();
-            assert!(len <= capacity, "len {len} exceeds capacity {capacity}");
-            // (Not compared with `len`: the receiver, or a scribble, may
-            // change the ring between the two calls.)
-            let _ = (tx.is_empty(), tx.is_full(), format!("{tx:?}"));
-        }
-        _ => {
-            let stats = tx.stats();
-            let most = (capacity * tx.shards()) as u64;
-            assert!(stats.len <= most, "stats.len {} exceeds {most}", stats.len);
-            assert_eq!(stats.capacity, capacity as u64);
-        }
-    }
-}
-
-/// One random call on the receiver, with what must hold whatever the
-/// memory says.
-fn poke_receiver(rx: &Receiver<u64>, rng: &mut Rng, tally: &mut Tally) {
-    let most = rx.capacity() * rx.shards();
-    match rng.below(6) {
-        0 => match rx.try_recv() {
-            Ok(_) => tally.ok += 1,
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => tally.rx_dead = true,
-        },
-        1 => {
-            let mut out = [0u64; 40];
-            let n = 1 + rng.below(out.len() as u64) as usize;
-            match rx.try_recv_batch(&mut out[..n]) {
-                Ok(received) => {
-                    assert!(
-                        (1..=n).contains(&received),
-                        "try_recv_batch into {n}: {received}"
-                    );
-                    tally.ok += 1;
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => tally.rx_dead = true,
-            }
-        }
-        2 => match rx.recv_timeout(TIMEOUT) {
-            Ok(_) => tally.ok += 1,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => tally.rx_dead = true,
-        },
-        3 => {
-            let limit = rng.below(8) as usize;
-            assert!(rx.try_iter().take(limit).count() <= limit);
-        }
-        4 => {
-            let len = rx.len();
-            assert!(len <= most, "len {len} exceeds {most}");
-            // (Not compared with `len`: a sender in another process may
-            // send between the two calls.)
-            let _ = (rx.is_empty(), rx.is_full(), format!("{rx:?}"));
-        }
-        _ => {
-            let stats = rx.stats();
-            assert!(
-                stats.len <= most as u64,
-                "stats.len {} exceeds {most}",
-                stats.len
-            );
-            assert_eq!(stats.capacity, rx.capacity() as u64);
-        }
-    }
-}
+common::hostile::pokes!(mpsc, batch: 40, most: |end| end.capacity() * end.shards());
 
 /// One scribble: a shard's index, counter, doorbell word or slot bytes, the
 /// shared doorbell, or (with `owners`) an endpoint word, given a dead owner

@@ -164,3 +164,132 @@ impl Drop for Cleanup {
         let _ = std::fs::remove_file(super::shm::shm_path(&self.0));
     }
 }
+
+/// Writes `poke_sender` and `poke_receiver` for the typed flavor `$flavor`
+/// (`mpsc` or `mpmc`, whose endpoints have the same methods): one random
+/// call on an endpoint, with what must hold whatever the memory says.
+/// Batches are of up to `$batch` messages; `$most`, with `$end` the
+/// endpoint, is the most messages the whole channel can hold.
+#[allow(unused_macros)]
+macro_rules! pokes {
+    ($flavor:ident, batch: $batch:literal, most: |$end:ident| $most:expr) => {
+        /// One random call on a sender, with what must hold whatever the memory
+        /// says.
+        fn poke_sender(
+            tx: &shmchan::$flavor::Sender<u64>,
+            rng: &mut $crate::common::Rng,
+            tally: &mut $crate::common::hostile::Tally,
+        ) {
+            let value = rng.next();
+            let capacity = tx.capacity();
+            match rng.below(5) {
+                0 => match tx.try_send(value) {
+                    Ok(()) => tally.ok += 1,
+                    Err(shmchan::TrySendError::Full(back)) => assert_eq!(back, value),
+                    Err(shmchan::TrySendError::Disconnected(back)) => {
+                        assert_eq!(back, value);
+                        tally.tx_dead = true;
+                    }
+                },
+                1 => {
+                    let values = [value; $batch];
+                    let n = 1 + rng.below(values.len() as u64) as usize;
+                    match tx.try_send_batch(&values[..n]) {
+                        Ok(sent) => {
+                            assert!((1..=n).contains(&sent), "try_send_batch of {n}: {sent}");
+                            tally.ok += 1;
+                        }
+                        Err(shmchan::TrySendError::Full(())) => {}
+                        Err(shmchan::TrySendError::Disconnected(())) => tally.tx_dead = true,
+                    }
+                }
+                2 => match tx.send_timeout(value, $crate::common::hostile::TIMEOUT) {
+                    Ok(()) => tally.ok += 1,
+                    Err(shmchan::SendTimeoutError::Timeout(back)) => assert_eq!(back, value),
+                    Err(shmchan::SendTimeoutError::Disconnected(back)) => {
+                        assert_eq!(back, value);
+                        tally.tx_dead = true;
+                    }
+                },
+                3 => {
+                    let len = tx.len();
+                    assert!(len <= capacity, "len {len} exceeds capacity {capacity}");
+                    // (Not compared with `len`: the receiver, or a scribble, may
+                    // change the ring between the two calls.)
+                    let _ = (tx.is_empty(), tx.is_full(), format!("{tx:?}"));
+                }
+                _ => {
+                    let stats = tx.stats();
+                    let most = {
+                        let $end = tx;
+                        $most
+                    } as u64;
+                    assert!(stats.len <= most, "stats.len {} exceeds {most}", stats.len);
+                    assert_eq!(stats.capacity, capacity as u64);
+                }
+            }
+        }
+
+        /// One random call on the receiver, with what must hold whatever the
+        /// memory says.
+        fn poke_receiver(
+            rx: &shmchan::$flavor::Receiver<u64>,
+            rng: &mut $crate::common::Rng,
+            tally: &mut $crate::common::hostile::Tally,
+        ) {
+            let most = {
+                let $end = rx;
+                $most
+            };
+            match rng.below(6) {
+                0 => match rx.try_recv() {
+                    Ok(_) => tally.ok += 1,
+                    Err(shmchan::TryRecvError::Empty) => {}
+                    Err(shmchan::TryRecvError::Disconnected) => tally.rx_dead = true,
+                },
+                1 => {
+                    let mut out = [0u64; $batch];
+                    let n = 1 + rng.below(out.len() as u64) as usize;
+                    match rx.try_recv_batch(&mut out[..n]) {
+                        Ok(received) => {
+                            assert!(
+                                (1..=n).contains(&received),
+                                "try_recv_batch into {n}: {received}"
+                            );
+                            tally.ok += 1;
+                        }
+                        Err(shmchan::TryRecvError::Empty) => {}
+                        Err(shmchan::TryRecvError::Disconnected) => tally.rx_dead = true,
+                    }
+                }
+                2 => match rx.recv_timeout($crate::common::hostile::TIMEOUT) {
+                    Ok(_) => tally.ok += 1,
+                    Err(shmchan::RecvTimeoutError::Timeout) => {}
+                    Err(shmchan::RecvTimeoutError::Disconnected) => tally.rx_dead = true,
+                },
+                3 => {
+                    let limit = rng.below(8) as usize;
+                    assert!(rx.try_iter().take(limit).count() <= limit);
+                }
+                4 => {
+                    let len = rx.len();
+                    assert!(len <= most, "len {len} exceeds {most}");
+                    // (Not compared with `len`: a sender in another process may
+                    // send between the two calls.)
+                    let _ = (rx.is_empty(), rx.is_full(), format!("{rx:?}"));
+                }
+                _ => {
+                    let stats = rx.stats();
+                    assert!(
+                        stats.len <= most as u64,
+                        "stats.len {} exceeds {most}",
+                        stats.len
+                    );
+                    assert_eq!(stats.capacity, rx.capacity() as u64);
+                }
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use pokes;
