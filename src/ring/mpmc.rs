@@ -240,6 +240,7 @@ impl<T: bytemuck::Pod> Queue<T> {
     pub(crate) fn claim_free(&self, who: u8) -> Result<(u64, &Cell<T>), PushError> {
         let tail = &self.positions().tail;
         let capacity = self.capacity() as i64;
+        // Acquire: SYNC POINT `hints`.
         let mut position = tail.load(Ordering::Acquire);
         let mut stale = false;
         for _ in 0..MAX_ATTEMPTS {
@@ -279,6 +280,7 @@ impl<T: bytemuck::Pod> Queue<T> {
                 // read, or, claimed, being written): full.
                 (busy, d) if d == 1 - capacity || (d == -capacity && busy.is_some()) => {
                     // Our position may be stale; full only if it is not.
+                    // Acquire: SYNC POINT `hints`.
                     let now = tail.load(Ordering::Acquire);
                     if now != position {
                         position = now;
@@ -293,14 +295,10 @@ impl<T: bytemuck::Pod> Queue<T> {
                 }
                 // No legal state explains the word unless our position is
                 // stale; once it is fresh, it is corrupt.
-                _ => {
-                    let now = tail.load(Ordering::Acquire);
-                    if now == position && stale {
-                        return Err(PushError::Corrupt);
-                    }
-                    stale = now == position;
-                    position = now;
-                }
+                _ => match Self::reread(tail, position, &mut stale) {
+                    Some(now) => position = now,
+                    None => return Err(PushError::Corrupt),
+                },
             }
         }
         Err(PushError::Corrupt)
@@ -310,6 +308,7 @@ impl<T: bytemuck::Pod> Queue<T> {
     #[inline]
     pub(crate) fn pop(&self, who: u8) -> Result<T, PopError> {
         let head = &self.positions().head;
+        // Acquire: SYNC POINT `hints`.
         let mut position = head.load(Ordering::Acquire);
         let capacity = self.capacity() as i64;
         let mut stale = false;
@@ -374,17 +373,27 @@ impl<T: bytemuck::Pod> Queue<T> {
                 (_, d) if d == capacity || d == capacity + 1 => {
                     position = Self::help(head, position);
                 }
-                _ => {
-                    let now = head.load(Ordering::Acquire);
-                    if now == position && stale {
-                        return Err(PopError::Corrupt);
-                    }
-                    stale = now == position;
-                    position = now;
-                }
+                _ => match Self::reread(head, position, &mut stale) {
+                    Some(now) => position = now,
+                    None => return Err(PopError::Corrupt),
+                },
             }
         }
         Err(PopError::Corrupt)
+    }
+
+    /// After a word at `position` that no legal state explains: where to
+    /// look next, from the hint `at`; `None` (corrupt) once the hint has
+    /// said `position` twice running, so that the position was not stale.
+    #[inline]
+    fn reread(at: &AtomicU64, position: u64, stale: &mut bool) -> Option<u64> {
+        // Acquire: SYNC POINT `hints` (see the module notes).
+        let now = at.load(Ordering::Acquire);
+        if now == position && *stale {
+            return None;
+        }
+        *stale = now == position;
+        Some(now)
     }
 
     /// Moves the hint `at` past `position`, which is taken, and returns
@@ -434,6 +443,8 @@ impl<T: bytemuck::Pod> Queue<T> {
     /// predecessor's. Returns how many were freed.
     pub(crate) fn recover_all_of(&self, who: u8) -> usize {
         let mut freed = 0;
+        // Relaxed: only a reference point to rebuild each claim's full
+        // position from its low bits; `recover` re-checks every cell word.
         let tail = self.positions().tail.load(Ordering::Relaxed);
         for i in 0..self.capacity() {
             // Acquire: as any look at a word before acting on it.
