@@ -246,6 +246,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The permission mode given to `create` would lock the owner out.
+    InvalidMode {
+        /// The mode as given.
+        mode: u32,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A live channel of that name exists.
     AlreadyExists {
         /// The channel's name.
@@ -283,6 +290,12 @@ pub enum Error {
         /// What is inconsistent.
         detail: String,
     },
+    /// The endpoint was inherited through `fork`: it belongs to the parent
+    /// process, and this process may not use it.
+    Forked {
+        /// The channel's name.
+        name: String,
+    },
     /// A system call failed.
     Io {
         /// The channel's name.
@@ -304,6 +317,9 @@ impl fmt::Display for Error {
             ),
             Self::InvalidCapacity { requested, reason } => {
                 write!(f, "invalid capacity {requested}: {reason}")
+            }
+            Self::InvalidMode { mode, reason } => {
+                write!(f, "invalid mode {mode:#o}: {reason}")
             }
             Self::AlreadyExists { name, detail } => write!(
                 f,
@@ -327,6 +343,11 @@ impl fmt::Display for Error {
                 f,
                 "channel {name:?} is corrupt: {detail}; remove it with \
                  shmchan::unlink({name:?}) and create it again"
+            ),
+            Self::Forked { name } => write!(
+                f,
+                "this endpoint of channel {name:?} was inherited through fork and belongs to the \
+                 parent process; open the channel by name in this process instead"
             ),
             Self::Io { name, op, source } => {
                 write!(f, "could not {op} for channel {name:?}: {source}")?;

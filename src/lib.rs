@@ -54,9 +54,9 @@
 //!
 //! # Disconnection and dead peers
 //!
-//! As in `std::sync::mpsc`: [`recv`](spsc::Receiver::recv) fails once the
+//! As in `std::sync::mpsc`: [`recv`](endpoint::Receiver::recv) fails once the
 //! channel is empty and the sender is gone, and
-//! [`send`](spsc::Sender::send) fails once the receiver is gone. "Gone"
+//! [`send`](endpoint::Sender::send) fails once the receiver is gone. "Gone"
 //! includes a process that died without dropping its end (SIGKILL, a
 //! crash): a blocked call notices within a second, everything the dead
 //! process had published is still delivered, and its role can be opened
@@ -64,8 +64,9 @@
 //!
 //! # Limits
 //!
-//! Linux only. All endpoints must share a PID namespace (liveness is judged
-//! by pid and process start time). A process that can write the segment can
+//! Linux only (3.15 or newer: an endpoint's liveness is a lock the kernel
+//! drops with its process, which works across PID namespaces). A process
+//! that can write the segment can
 //! make the channel fail (it then reports `Corrupt` or disconnection), but
 //! cannot make this process misbehave, with one exception no shared-memory
 //! design can prevent: truncating the object makes later accesses fault.
@@ -75,18 +76,12 @@
 // Lets the derive's `::shmchan::` paths resolve inside this crate's own tests.
 extern crate self as shmchan;
 
-#[cfg(not(loom))]
 pub mod bytes;
+pub mod endpoint;
 mod error;
-#[cfg(not(loom))]
-mod iter;
-#[cfg(not(loom))]
-mod link;
 #[cfg(all(test, loom))]
 mod loom_tests;
-#[cfg(not(loom))]
 pub mod mpmc;
-#[cfg(not(loom))]
 pub mod mpsc;
 #[cfg(not(loom))]
 mod options;
@@ -94,10 +89,7 @@ mod primitive;
 mod ring;
 #[cfg(not(loom))]
 mod segment;
-#[cfg(not(loom))]
-mod sender;
 mod shm_safe;
-#[cfg(not(loom))]
 pub mod spsc;
 #[cfg(not(loom))]
 mod stats;

@@ -49,7 +49,8 @@ const HEADER_REGION: u64 = 512;
 const INIT: u64 = 512;
 const UNLINKED: u64 = 516;
 const INITIALIZED: u32 = 0x5EC0_1417;
-// The endpoint table: one owner word (pid | start time << 32) per role.
+// The endpoint table: one owner word (the holder's pid) per role; a slot is
+// held while its lock is.
 const TABLE: u64 = 576;
 const RECEIVER_SLOT: u64 = TABLE;
 const SENDER_SLOT: u64 = TABLE + 8;
@@ -275,7 +276,7 @@ fn layout_offsets_match_the_library() {
 
     assert_eq!(file.metadata().unwrap().len(), g.total(), "segment size");
     assert_eq!(&read_bytes::<8>(&file, MAGIC), b"SHMCHAN\0");
-    assert_eq!(read_u32(&file, VERSION), 1);
+    assert_eq!(read_u32(&file, VERSION), 2);
     assert_eq!(read_u64(&file, CAPACITY), 64);
     assert_eq!(read_u64(&file, ELEM_SIZE), 8);
     assert_eq!(read_u64(&file, ELEM_ALIGN), 8);
@@ -529,7 +530,8 @@ fn scribbled_header_fields_refuse_open() {
         ("magic", vec![(MAGIC, b"NOTSHMCH".to_vec())], Incompatible),
         ("magic zeroed", vec![(MAGIC, vec![0; 8])], Incompatible),
         ("version 0", vec![(VERSION, u32b(0))], Incompatible),
-        ("version 2", vec![(VERSION, u32b(2))], Incompatible),
+        ("version 1", vec![(VERSION, u32b(1))], Incompatible),
+        ("version 3", vec![(VERSION, u32b(3))], Incompatible),
         ("version max", vec![(VERSION, u32b(u32::MAX))], Incompatible),
         ("flavor 0", vec![(FLAVOR, u32b(0))], IncompatibleOrCorrupt),
         ("flavor 2", vec![(FLAVOR, u32b(2))], IncompatibleOrCorrupt),
@@ -787,34 +789,67 @@ fn truncated_segment_is_refused() {
     );
 }
 
-/// A creator that died before initializing leaves a sized, zeroed (or
-/// empty) object: `open` waits its grace period, then says so; `create`
-/// replaces it.
+/// An object that is empty or all zeros cannot be told from another
+/// program's: `open` waits its grace period, then refuses it as not a
+/// shmchan segment; `create` refuses it with `AlreadyExists` and leaves it
+/// alone (DESIGN §10: create removes only what it can prove is a dead
+/// shmchan segment).
 #[test]
-fn uninitialized_segment_is_refused_then_replaced() {
+fn empty_or_zeroed_object_is_refused_and_left_alone() {
     for size in [Geometry { capacity: 1024 }.total(), 0] {
-        let name = unique_name("hostile-uninit");
+        let name = unique_name("hostile-zeroed");
         let _cleanup = Cleanup(name.clone());
         let file = File::create_new(shm_path(&name)).unwrap();
         file.set_len(size).unwrap();
         match Sender::<u64>::open(&name) {
-            Err(err @ Error::Corrupt { .. }) => {
+            Err(err @ Error::Incompatible { .. }) => {
                 assert!(
-                    err.to_string().contains("never initialized"),
+                    err.to_string().contains("empty or all zeros"),
                     "size {size}: {err}"
                 )
             }
             other => {
-                panic!("uninitialized segment of {size} bytes: expected Corrupt, got {other:?}")
+                panic!("zeroed object of {size} bytes: expected Incompatible, got {other:?}")
             }
         }
-        let rx = Receiver::<u64>::create(&name, 1024)
-            .expect("an uninitialized stale segment is replaced");
-        let tx = Sender::<u64>::open(&name).unwrap();
-        round_trip(&tx, &rx);
-        drop((tx, rx));
-        assert!(!common::segment_exists(&name));
+        match Receiver::<u64>::create(&name, 1024) {
+            Err(err @ Error::AlreadyExists { .. }) => {
+                assert!(err.to_string().contains("empty or all zeros"), "{err}")
+            }
+            other => panic!("create over a zeroed object of {size} bytes: {other:?}"),
+        }
+        assert!(common::segment_exists(&name), "the object was removed");
+        assert_eq!(
+            file.metadata().unwrap().len(),
+            size,
+            "the object was changed"
+        );
     }
+}
+
+/// A creator that died after writing our magic but before initializing
+/// leaves an object `create` can prove is a dead shmchan segment: `open`
+/// waits its grace period, then says it was never initialized; `create`
+/// replaces it.
+#[test]
+fn uninitialized_segment_is_refused_then_replaced() {
+    let name = unique_name("hostile-uninit");
+    let _cleanup = Cleanup(name.clone());
+    let file = File::create_new(shm_path(&name)).unwrap();
+    file.set_len(Geometry { capacity: 1024 }.total()).unwrap();
+    write_bytes(&file, MAGIC, b"SHMCHAN\0");
+    match Sender::<u64>::open(&name) {
+        Err(err @ Error::Corrupt { .. }) => {
+            assert!(err.to_string().contains("never initialized"), "{err}")
+        }
+        other => panic!("uninitialized segment: expected Corrupt, got {other:?}"),
+    }
+    let rx =
+        Receiver::<u64>::create(&name, 1024).expect("an uninitialized stale segment is replaced");
+    let tx = Sender::<u64>::open(&name).unwrap();
+    round_trip(&tx, &rx);
+    drop((tx, rx));
+    assert!(!common::segment_exists(&name));
 }
 
 /// Makes `/dev/shm/<name>` an object that is not ours: `size` bytes of 0xAB.

@@ -275,8 +275,8 @@ fn peer() {
                 }
                 panic!("send failed, but a receiver is attached");
             }
-            // Does nothing until killed (its pid and start time make an
-            // owner word for a dead process).
+            // Does nothing until killed (its pid makes an owner word for a
+            // dead process).
             "idle" => sleep_forever(()),
             // Creates the channel (of u64, capacity 8) with both ends,
             // sends 3, and holds them until killed.
@@ -843,18 +843,14 @@ fn busy(value: u64, slot: u64) -> u64 {
     (value & ((1 << 56) - 1)) | 1 << 63 | slot << 56
 }
 
-/// The owner word of a process that is dead: a peer's pid and start time,
-/// read before it was killed and reaped. (Should the pid be reused, the
-/// start time no longer matches: dead all the same.)
+/// The owner word of a process that is dead: a peer's pid, read before it
+/// was killed and reaped. (Should the pid be reused, no matter: a slot is
+/// held by its lock, which the dead peer never took.)
 fn dead_owner_word() -> u64 {
     let mut peer = Peer::spawn("idle", &["-"]);
     let pid = peer.pid();
-    let started: u64 = proc_stat_field(pid, 22)
-        .expect("/proc/<pid>/stat of the idle peer")
-        .parse()
-        .unwrap();
     peer.kill_and_reap();
-    (started & 0xFFFF_FFFF) << 32 | u64::from(pid)
+    u64::from(pid)
 }
 
 /// A producer killed between claim and publish, forged: its claim in a cell

@@ -55,7 +55,7 @@ const INIT: u64 = 512;
 const UNLINKED: u64 = 516;
 const ATTACHED_EVER: u64 = 520;
 const INITIALIZED: u32 = 0x5EC0_1417;
-/// The endpoint table: one owner word (pid | start time << 32) per slot,
+/// The endpoint table: one owner word (the holder's pid) per slot,
 /// the receiver's first.
 const TABLE: u64 = 576;
 const ELEM: u64 = 8;
@@ -195,7 +195,7 @@ fn layout_offsets_match_the_library() {
     );
 
     assert_eq!(&read_bytes::<8>(&file, MAGIC), b"SHMCHAN\0");
-    assert_eq!(read_u32(&file, VERSION), 1);
+    assert_eq!(read_u32(&file, VERSION), 2);
     assert_eq!(read_u32(&file, FLAVOR), 2, "mpsc");
     assert_eq!(read_u64(&file, CAPACITY), 64);
     assert_eq!(read_u64(&file, ELEM_SIZE), 8);
@@ -218,7 +218,7 @@ fn layout_offsets_match_the_library() {
     // The endpoint table: receiver, then one slot per shard, in order.
     let receiver_word = read_u64(&file, g.endpoint(0));
     assert_eq!(receiver_word as u32, me);
-    assert_ne!(receiver_word >> 32, 0, "the start time is recorded");
+    assert_eq!(receiver_word >> 32, 0, "the word is the pid alone");
     assert_eq!(read_u64(&file, g.endpoint(1)), receiver_word, "tx: shard 0");
     assert_eq!(
         read_u64(&file, g.endpoint(2)),
@@ -774,8 +774,12 @@ fn sender_slots_holding_dead_owner_words_are_taken_over() {
     assert_eq!(got, (0..16).collect::<Vec<_>>());
 }
 
+/// A word scribbled over a live receiver's slot neither kills it (it still
+/// holds its slot's lock: a sender blocked on it stays blocked until it
+/// makes room) nor keeps it alive once it is gone (the word names no lock
+/// holder, so the sender then reaps it and fails).
 #[test]
-fn a_dead_owner_word_in_the_receivers_slot_unblocks_a_full_sender() {
+fn a_scribbled_owner_word_neither_kills_a_live_receiver_nor_outlives_it() {
     let name = unique_name("mpsc-hostile-receiver-word");
     let _cleanup = Cleanup(name.clone());
     let g = Geometry {
@@ -789,18 +793,32 @@ fn a_dead_owner_word_in_the_receivers_slot_unblocks_a_full_sender() {
     for i in 0..4 {
         tx.try_send(i).unwrap();
     }
-    let blocked = std::thread::spawn(move || tx.send(99));
-    std::thread::sleep(Duration::from_millis(100));
     write_u64(&file, g.endpoint(0), words[0]);
-    let result = within(
-        NOTICE + NOTICE,
-        "a send blocked on a full ring",
-        move || blocked.join().unwrap(),
+    assert!(matches!(tx.try_send(99), Err(TrySendError::Full(99))));
+    let blocked = std::thread::spawn(move || (tx.send(4), tx));
+    assert_eq!(rx.recv(), Ok(0));
+    let (result, tx) = within(NOTICE, "a send blocked on a live receiver", move || {
+        blocked.join().unwrap()
+    });
+    assert_eq!(result, Ok(()));
+    let stats = tx.stats();
+    assert!(
+        stats
+            .endpoints
+            .iter()
+            .any(|e| e.role == "receiver" && e.alive),
+        "the scribbled receiver lives: {stats:?}"
     );
+    drop(rx);
+    assert_eq!(
+        read_u64(&file, g.endpoint(0)),
+        words[0],
+        "not ours to clear"
+    );
+    let result = within(NOTICE + NOTICE, "a send to a dropped receiver", move || {
+        tx.send(99)
+    });
     assert!(matches!(result, Err(SendError(99))), "{result:?}");
-    // The real receiver, its claim scribbled away, stays sound.
-    assert_eq!(rx.try_iter().count(), 4);
-    let _ = (rx.stats(), rx.len());
 }
 
 // ---------------------------------------------------------------------------

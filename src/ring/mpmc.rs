@@ -114,6 +114,17 @@ pub(crate) struct Cell<T> {
     value: UnsafeCell<T>,
 }
 
+#[cfg(any(test, loom))]
+impl<T: bytemuck::Pod> Cell<T> {
+    /// A cell of zeros, to be given its sequence word by [`Queue::init`].
+    pub(crate) fn zeroed() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            value: UnsafeCell::new(T::zeroed()),
+        }
+    }
+}
+
 /// Where producers and consumers look next: hints, each on its own line.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -130,7 +141,7 @@ static_assertions::const_assert_eq!(core::mem::size_of::<Positions>(), 256);
 /// A cell whose claimer has held it longer than the caller could wait: if
 /// the claimer is dead, [`Queue::recover`] frees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stuck {
+pub struct Stuck {
     /// The position whose lap the cell is in.
     position: u64,
     /// The word as found.
@@ -508,12 +519,7 @@ impl<T: bytemuck::Pod> HeapQueue<T> {
         assert!(capacity.is_power_of_two() && capacity >= 2);
         let queue = Self {
             positions: Box::default(),
-            cells: (0..capacity)
-                .map(|_| Cell {
-                    seq: AtomicU64::new(0),
-                    value: UnsafeCell::new(T::zeroed()),
-                })
-                .collect(),
+            cells: (0..capacity).map(|_| Cell::zeroed()).collect(),
         };
         // SAFETY: the view lives only for this statement; nobody else has
         // the queue yet.

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 0 | [`Header`]: fixed facts, written once by the creator |
 //! | 512 | [`Control`]: the initialized word and other live words |
-//! | 576 | the endpoint table, one [`EndpointSlot`](super::endpoints::EndpointSlot) per role or shard |
+//! | 576 | the endpoint table, one [`EndpointSlot`] per role, shard or attachment |
 //! | [`Layout::shared`] | the flavor's shared control block, if it has one (mpsc) |
 //! | [`Layout::rings`] | each ring: the flavor's control block, then its slots |
 //!
@@ -15,16 +15,17 @@
 //! expects, recomputes the layout from the checked fields, and compares the
 //! result with the header's `total_size` and the file's real size.
 
-use super::endpoints::EndpointSlot;
+use crate::endpoint::roster::{EndpointSlot, Roster};
 use crate::primitive::AtomicU32;
 use core::mem::{align_of, size_of};
+use core::ops::Range;
 use core::ptr::NonNull;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The first eight bytes of every shmchan segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMCHAN\0";
 /// The version of this layout; bumped whenever it changes incompatibly.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// The value of [`Control::init`] once the segment is ready.
 pub(crate) const INITIALIZED: u32 = 0x5EC0_1417;
 /// Bytes reserved for [`Header`].
@@ -39,6 +40,9 @@ pub(crate) const LAYOUT_CAP: usize = 256;
 pub(crate) const MAX_RING_BYTES: u64 = 1 << 40;
 /// The most shards (senders) an mpsc channel may have.
 pub(crate) const MAX_SHARDS: u32 = 1024;
+/// The most endpoint slots any segment has (an mpsc channel's shards and
+/// its receiver); a header that claims more is corrupt.
+pub(crate) const MAX_ENDPOINTS: u32 = MAX_SHARDS + 1;
 
 /// Which flavor a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,10 +114,10 @@ pub(crate) struct Control {
     pub(crate) init: AtomicU32,
     /// Non-zero once the name was unlinked; set under the exclusive lock.
     pub(crate) unlinked: AtomicU32,
-    /// One bit per role that has ever attached (see the flavors' roles).
-    pub(crate) attached_ever: AtomicU32,
+    /// Which sides ever attached, and each side's version.
+    pub(crate) roster: Roster,
     /// Room for later use; atomics, like every word other processes write.
-    _reserved: [AtomicU32; 13],
+    _reserved: [AtomicU32; 11],
 }
 
 static_assertions::const_assert!(size_of::<Header>() <= HEADER_REGION);
@@ -162,7 +166,7 @@ pub(crate) type InitRing = unsafe fn(NonNull<u8>, NonNull<u8>, u64);
 
 /// What a flavor expects of a segment.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Spec {
+pub struct Spec {
     pub(crate) flavor: Flavor,
     pub(crate) elem: ElemType,
     /// Bytes and alignment of one slot of a ring: the message itself, or
@@ -174,6 +178,8 @@ pub(crate) struct Spec {
     /// One ring per sender (mpsc): an opener takes the number of rings from
     /// the header (1 to [`MAX_SHARDS`]), with one endpoint more than rings.
     pub(crate) sharded: bool,
+    /// Each side's slots in the endpoint table, given the number of rings.
+    pub(crate) slots: fn(rings: usize) -> [Range<usize>; 2],
     /// Bytes of the flavor's control block shared by all rings.
     pub(crate) shared_control: usize,
     /// Bytes of the flavor's control block at the start of each ring.
@@ -185,16 +191,18 @@ pub(crate) struct Spec {
 }
 
 impl Spec {
-    /// The usual shape: a ring of messages of type `elem`, no shared block.
-    pub(crate) fn new(flavor: Flavor, elem: ElemType, endpoints: u32, ring_control: usize) -> Self {
+    /// The usual shape: a ring of messages of type `elem`, no shared block,
+    /// one receiver (slot 0) and one sender (slot 1).
+    pub(crate) fn new(flavor: Flavor, elem: ElemType, ring_control: usize) -> Self {
         Self {
             flavor,
             elem,
             slot_size: elem.size,
             slot_align: elem.align,
-            endpoints,
+            endpoints: 2,
             rings: 1,
             sharded: false,
+            slots: |_| [0..1, 1..2],
             shared_control: 0,
             ring_control,
             init_ring: None,
@@ -424,7 +432,7 @@ mod tests {
     use super::*;
 
     fn spec() -> Spec {
-        Spec::new(Flavor::Spsc, ElemType::of::<u64>(), 2, 512)
+        Spec::new(Flavor::Spsc, ElemType::of::<u64>(), 512)
     }
 
     #[test]

@@ -18,25 +18,28 @@
 //! over; one that finds the segment uninitialized waits for up to
 //! [`INIT_GRACE`] for its creator before calling it stale or corrupt.
 
-mod endpoints;
 mod header;
 mod name;
 
-pub(crate) use endpoints::{EndpointSlot, Owner};
 pub(crate) use header::{ElemType, Flavor, Spec};
 
+use crate::endpoint::link::Place;
+use crate::endpoint::locks::Locks;
+use crate::endpoint::roster::{self, holder_word, EndpointSlot, Joined, Side};
 use crate::primitive::Ordering;
 use crate::Error;
 use core::mem::size_of;
 use core::ops::Range;
 use core::ptr::NonNull;
 use core::time::Duration;
-use header::{Control, Header, Layout, Refusal, ENDPOINTS_OFFSET, HEADER_REGION, INITIALIZED};
+use header::{
+    Control, Header, Layout, Refusal, ENDPOINTS_OFFSET, HEADER_REGION, INITIALIZED, MAX_ENDPOINTS,
+};
 use rustix::fs::{FallocateFlags, FlockOperation, Mode};
 use rustix::io::Errno;
 use rustix::shm::OFlags;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Instant, SystemTime};
 
 /// How long an opener waits for a segment's creator to finish.
@@ -51,44 +54,45 @@ const LOCK_HELD: &str = "lock the segment (another process has held its lock for
 /// Bytes a segment has at least once it is sized.
 const MIN_SIZE: usize = ENDPOINTS_OFFSET;
 
-/// Which slots of the endpoint table an endpoint may take, and its role.
-#[derive(Clone, Debug)]
-pub(crate) struct Claim {
-    /// Tried in order; the first vacant one is taken.
-    pub(crate) slots: Range<usize>,
-    /// For messages: `"sender"`, `"receiver"`.
-    pub(crate) role: &'static str,
-    /// The bit set in [`Control::attached_ever`] on claiming the role. Every
-    /// check that can refuse an endpoint for a reason other than corruption
-    /// is made before the claim, so a peer never sees a role that attached
-    /// and left when an open merely failed.
-    pub(crate) ever_bit: u32,
-}
-
-/// One endpoint's mapping of a segment, and its claim on a role.
-pub(crate) struct Segment {
+/// One endpoint's mapping of a segment, through an open file description
+/// of its own, and its slot in the endpoint table.
+pub struct Segment {
     name: String,
     path: String,
+    /// Our own open file description of the object: the slot locks are its.
     file: File,
     map: memmap2::MmapRaw,
     header: Header,
     layout: Layout,
-    /// Our slot in the endpoint table, until we detach.
-    slot: Option<usize>,
+    /// Each side's slots.
+    slots: [Range<usize>; 2],
+    side: Side,
+    /// Our slot, until we leave it.
+    joined: Option<Joined>,
+    /// Set in a child forked after we attached: dropping us then leaves the
+    /// parent's slot, and the name, alone.
+    abandoned: bool,
 }
 
 impl Segment {
     /// Creates the segment `name` for `spec` with `capacity` messages per
-    /// ring and permission `mode`, and takes a role in it.
+    /// ring and permission `mode`, and takes a slot of `side` in it.
     pub(crate) fn create(
         name: &str,
         spec: &Spec,
         capacity: u64,
         mode: u32,
         barrier: crate::wait::Mode,
-        claim: &Claim,
+        side: Side,
     ) -> Result<Self, Error> {
         let path = name::shm_path(name)?;
+        if mode & 0o600 != 0o600 {
+            return Err(Error::InvalidMode {
+                mode,
+                reason: "the owner must be able to read and write the segment, or no endpoint \
+                         could open it; include 0o600",
+            });
+        }
         let layout = Layout::compute(spec, capacity).ok_or(Error::InvalidCapacity {
             requested: capacity as usize,
             reason: "the ring would not fit in memory (at most 1 TiB of messages per ring)",
@@ -105,7 +109,7 @@ impl Segment {
                         layout,
                         barrier,
                     };
-                    let segment = new.initialize(File::from(fd), mode, claim)?;
+                    let segment = new.initialize(File::from(fd), mode, side)?;
                     // A creator stalled for longer than the grace period
                     // may have had its object removed as stale; then its
                     // segment is an orphan nobody can open. Start over.
@@ -132,8 +136,8 @@ impl Segment {
     }
 
     /// Opens the existing segment `name`, checks it against `spec`, and
-    /// takes a role in it.
-    pub(crate) fn open(name: &str, spec: &Spec, claim: &Claim) -> Result<Self, Error> {
+    /// takes a slot of `side` in it.
+    pub(crate) fn open(name: &str, spec: &Spec, side: Side) -> Result<Self, Error> {
         let path = name::shm_path(name)?;
         let give_up = Instant::now() + INIT_GRACE;
         loop {
@@ -155,7 +159,7 @@ impl Segment {
                     // The lock belongs to the open file: it moves with the
                     // descriptor, and closing it on an error releases it.
                     core::mem::forget(lock);
-                    let segment = mapped.attach(name, path, file, spec, claim)?;
+                    let segment = mapped.attach(name, path, file, spec, side)?;
                     drop(Flock(&segment.file));
                     return Ok(segment);
                 }
@@ -181,7 +185,7 @@ impl Segment {
                             .into(),
                     })
                 }
-                Found::Unfinished if Instant::now() >= give_up => {
+                Found::Unfinished { ours: true } if Instant::now() >= give_up => {
                     return Err(Error::Corrupt {
                         name: name.to_owned(),
                         detail: "it was never initialized: its creator probably died while \
@@ -190,7 +194,17 @@ impl Segment {
                             .into(),
                     })
                 }
-                Found::Unfinished => {}
+                Found::Unfinished { ours: false } if Instant::now() >= give_up => {
+                    return Err(Error::Incompatible {
+                        name: name.to_owned(),
+                        detail: "it is empty or all zeros, not an initialized shmchan segment: \
+                                 another program may use this name, or a creator died before \
+                                 writing anything; if nothing uses it, remove it with \
+                                 shmchan::unlink"
+                            .into(),
+                    })
+                }
+                Found::Unfinished { .. } => {}
             }
             drop(lock);
             std::thread::sleep(INIT_POLL);
@@ -205,8 +219,24 @@ impl Segment {
         self.header.capacity
     }
 
-    pub(crate) fn barrier_mode(&self) -> Option<crate::wait::Mode> {
+    /// [`Error::Corrupt`] for this segment, saying `detail`.
+    pub(crate) fn corrupt(&self, detail: &str) -> Error {
+        Error::Corrupt {
+            name: self.name.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// The barrier this segment's endpoints pair (see `wait::barrier`).
+    pub(crate) fn barrier(&self) -> Result<crate::wait::Barrier, Error> {
+        // Validation checked both the mode and that this process can take
+        // part in it; a creator made it with a mode it can use.
         crate::wait::Mode::from_u32(self.header.barrier_mode)
+            .and_then(crate::wait::Barrier::new)
+            .ok_or_else(|| Error::Incompatible {
+                name: self.name.clone(),
+                detail: "it relies on membarrier(2), which this process may not call".into(),
+            })
     }
 
     #[inline]
@@ -237,6 +267,11 @@ impl Segment {
         unsafe { core::slice::from_raw_parts(ptr, self.header.endpoints as usize) }
     }
 
+    /// The slot locks of our open file description.
+    fn locks(&self) -> Locks {
+        Locks::new(&self.file)
+    }
+
     /// Rings in the segment (validated: see `header::validate`).
     pub(crate) fn rings(&self) -> usize {
         self.header.rings as usize
@@ -249,21 +284,37 @@ impl Segment {
         unsafe { self.base().add(self.layout.shared) }
     }
 
-    /// Our slot in the endpoint table, while attached.
-    pub(crate) fn slot(&self) -> Option<usize> {
-        self.slot
+    /// Our slot in the endpoint table.
+    pub(crate) fn slot(&self) -> usize {
+        self.joined.map_or(usize::MAX, |joined| joined.slot)
     }
 
-    /// Maps the segment again and takes another role in it, for a second
-    /// endpoint of this process (an mpsc sender's clone). No lock is needed:
-    /// while we hold our own role the segment is neither unlinked for
-    /// being unused nor replaced as stale.
-    pub(crate) fn try_clone(&self, claim: &Claim) -> Result<Self, Error> {
-        let file = self.file.try_clone().map_err(|source| Error::Io {
-            name: self.name.clone(),
-            op: "duplicate the segment's descriptor",
-            source,
-        })?;
+    /// Whether our slot's last holder died without leaving it: what it
+    /// left behind is ours to tidy.
+    pub(crate) fn took_over(&self) -> bool {
+        self.joined.is_some_and(|joined| joined.took_over)
+    }
+
+    /// What a [`Link`](crate::endpoint::link::Link) of our slot is made of.
+    pub(crate) fn place(&self) -> Place<'_> {
+        Place {
+            roster: &self.control().roster,
+            table: self.endpoints(),
+            slots: self.slots.clone(),
+            side: self.side,
+            slot: self.slot(),
+            word: holder_word(std::process::id()),
+            locks: self.locks(),
+        }
+    }
+
+    /// Maps the segment again, through a new open file description, and
+    /// takes another slot of our side in it: for a second endpoint of this
+    /// process (an mpsc sender's clone), which must hold a lock of its own.
+    /// No `flock` is needed: while we hold our own slot the segment is
+    /// neither unlinked for being unused nor replaced as stale.
+    pub(crate) fn try_clone(&self) -> Result<Self, Error> {
+        let file = self.reopen()?;
         let map = map(&self.name, &file, self.layout.total)?;
         let mut segment = Segment {
             name: self.name.clone(),
@@ -272,10 +323,39 @@ impl Segment {
             map,
             header: self.header,
             layout: self.layout,
-            slot: None,
+            slots: self.slots.clone(),
+            side: self.side,
+            joined: None,
+            abandoned: false,
         };
-        segment.claim_role(claim)?;
+        segment.join()?;
         Ok(segment)
+    }
+
+    /// A new open file description of our object: by name if the name
+    /// still leads to it, else through `/proc/self/fd`.
+    fn reopen(&self) -> Result<File, Error> {
+        if let Ok(fd) = rustix::shm::open(self.path.as_str(), OFlags::RDWR, Mode::empty()) {
+            let file = File::from(fd);
+            if same_object(&file, &self.file) {
+                return Ok(file);
+            }
+        }
+        let by_fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        // std opens with O_CLOEXEC, as the slot locks need.
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(by_fd)
+        {
+            Ok(file) if same_object(&file, &self.file) => Ok(file),
+            _ => Err(Error::Io {
+                name: self.name.clone(),
+                op: "open the segment again for another endpoint (its name was removed and \
+                     /proc is not mounted; open the channel by name instead)",
+                source: std::io::ErrorKind::NotFound.into(),
+            }),
+        }
     }
 
     /// The start of ring `index`'s control block and of its slots.
@@ -296,19 +376,31 @@ impl Segment {
         }
     }
 
-    /// Whether an endpoint of role `bit` has ever attached.
-    #[inline]
-    pub(crate) fn ever_attached(&self, bit: u32) -> bool {
-        // Acquire: pairs with the Release `fetch_or` in `claim_role`; read
-        // this before the slot, so a set bit means the slot was claimed.
-        self.control().attached_ever.load(Ordering::Acquire) & bit != 0
+    /// Gives up our slot, if we still hold it, and tells the other side.
+    pub(crate) fn leave(&mut self) {
+        if let Some(joined) = self.joined.take() {
+            let word = holder_word(std::process::id());
+            roster::leave(
+                &self.control().roster,
+                self.endpoints(),
+                self.side,
+                &self.locks(),
+                joined.slot,
+                word,
+            );
+        }
     }
 
-    /// Gives up our role, if we still hold it.
-    pub(crate) fn detach(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            self.endpoints()[slot].release(Owner::me());
-        }
+    /// Forgets our slot, which the endpoint gave up itself.
+    pub(crate) fn forget_slot(&mut self) {
+        self.joined = None;
+    }
+
+    /// Forgets our slot without leaving it, and will leave the name alone:
+    /// for a forked child, whose inherited endpoint is its parent's.
+    pub(crate) fn abandon(&mut self) {
+        self.joined = None;
+        self.abandoned = true;
     }
 
     /// Unlinks the name if no live endpoint is attached any more.
@@ -320,46 +412,53 @@ impl Segment {
             return;
         };
         let control = self.control();
+        let table = self.endpoints();
         // Relaxed: the exclusive lock held here orders it against the store
         // in `unlink_if_same`, which is made under the same lock.
         if control.unlinked.load(Ordering::Relaxed) == 0
-            && self.endpoints().iter().all(EndpointSlot::vacant)
+            && roster::all_vacant(table, &self.locks(), 0..table.len())
         {
             let _ = unlink_if_same(&self.path, &self.file, Some(control));
         }
     }
 
-    fn claim_role(&mut self, claim: &Claim) -> Result<(), Error> {
-        let me = Owner::me();
-        let mut holder = None;
-        for index in claim.slots.clone() {
-            let Some(slot) = self.endpoints().get(index) else {
-                break;
-            };
-            match slot.claim(me) {
-                Ok(_) => {
-                    self.slot = Some(index);
-                    // Release: pairs with `ever_attached`'s Acquire.
-                    self.control()
-                        .attached_ever
-                        .fetch_or(claim.ever_bit, Ordering::Release);
-                    return Ok(());
-                }
-                Err(owner) => holder = holder.or(Some(owner)),
+    /// Takes the first free slot of our side.
+    fn join(&mut self) -> Result<(), Error> {
+        let word = holder_word(std::process::id());
+        let slots = self.slots[self.side as usize].clone();
+        match roster::join(self.endpoints(), slots, &self.locks(), word) {
+            Ok(joined) => {
+                self.joined = Some(joined);
+                Ok(())
             }
+            Err(Some(pid)) => Err(Error::Busy {
+                name: self.name.clone(),
+                role: self.side.name(),
+                pid,
+            }),
+            Err(None) => Err(Error::Io {
+                name: self.name.clone(),
+                op: "lock an endpoint slot (open file description locks need Linux 3.15 or newer)",
+                source: std::io::Error::last_os_error(),
+            }),
         }
-        Err(Error::Busy {
-            name: self.name.clone(),
-            role: claim.role,
-            pid: holder.map_or(0, Owner::pid),
-        })
     }
 }
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        self.detach();
-        self.unlink_if_unused();
+        if !self.abandoned {
+            self.leave();
+            self.unlink_if_unused();
+        }
+    }
+}
+
+/// Whether two descriptors refer to the same object.
+fn same_object(a: &File, b: &File) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+        _ => false,
     }
 }
 
@@ -429,18 +528,30 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
                 if header.magic != header::MAGIC {
                     return Ok(Existing::Live("it is not a shmchan segment".into()));
                 }
-                if let Some(owner) = mapped.live_owner(header.endpoints) {
-                    let detail = format!("process {} is attached to it", owner.pid());
+                if let Some(pid) = mapped.live_holder(&file, header.endpoints) {
+                    let detail = format!("process {pid} is attached to it");
                     return Ok(Existing::Live(detail));
                 }
                 Some(mapped)
             }
-            Found::Unfinished if Instant::now() < give_up => {
+            // Our magic, uninitialized, and its creator no longer holds the
+            // lock we hold now: it died while creating it.
+            Found::Unfinished { ours: true } => None,
+            // Empty or zeros: a creator in its first instants (it writes the
+            // magic as soon as it holds the lock), or not ours at all.
+            Found::Unfinished { ours: false } if Instant::now() < give_up => {
                 drop(_lock);
                 std::thread::sleep(INIT_POLL);
                 continue;
             }
-            Found::Unfinished => None,
+            Found::Unfinished { ours: false } => {
+                return Ok(Existing::Live(
+                    "it is empty or all zeros, so it cannot be told from another program's \
+                     object; if it is the leftover of a creator that died at once, remove it \
+                     with shmchan::unlink"
+                        .into(),
+                ))
+            }
         };
         // Initialized with nobody alive attached, or never initialized.
         unlink_if_same(path, &file, control.as_ref().map(Mapped::control))
@@ -480,9 +591,10 @@ fn unlink_if_same(path: &str, file: &File, control: Option<&Control>) -> rustix:
 enum Found {
     /// Initialized (the init word is set), mapped whole, not yet validated.
     Ready(Mapped),
-    /// Empty, or zeros where the magic should be, or our magic without the
-    /// init word: a creator at work, or one that died at work.
-    Unfinished,
+    /// Without the init word: a creator at work, or one that died at work;
+    /// `ours` if it has our magic (a creator writes it first), not if it is
+    /// empty or has zeros there.
+    Unfinished { ours: bool },
     /// Our magic, but too short to hold even the endpoint table.
     Truncated(u64),
     /// Something that is not a shmchan segment.
@@ -495,7 +607,7 @@ impl Found {
             rustix::fs::fstat(file).map_err(|err| io_error(name, "inspect the segment", err))?;
         let size = stat.st_size as u64;
         if size == 0 {
-            return Ok(Self::Unfinished);
+            return Ok(Self::Unfinished { ours: false });
         }
         // A creator sizes the object in one step, to more than this.
         if size < MIN_SIZE as u64 {
@@ -520,8 +632,10 @@ impl Found {
             return Ok(Self::Ready(mapped));
         }
         let magic = mapped.header().magic;
-        Ok(if magic == header::MAGIC || magic == [0; 8] {
-            Self::Unfinished
+        Ok(if magic == header::MAGIC {
+            Self::Unfinished { ours: true }
+        } else if magic == [0; 8] {
+            Self::Unfinished { ours: false }
         } else {
             Self::Foreign
         })
@@ -552,32 +666,34 @@ impl Mapped {
         zerocopy::transmute!(bytes)
     }
 
-    /// A live owner in the first `count` slots of the table, if any; `count`
-    /// comes from the header and is bounded by the file's size here.
-    fn live_owner(&self, count: u32) -> Option<Owner> {
+    /// The pid of a live holder of one of the first `count` slots of the
+    /// table, if any, tested through `file`'s locks. `count` comes from the
+    /// header: it is bounded by what fits in the file and by the most slots
+    /// any segment has, so a hostile header cannot make this loop long.
+    fn live_holder(&self, file: &File, count: u32) -> Option<u32> {
         let fits = (self.size as usize - ENDPOINTS_OFFSET) / size_of::<EndpointSlot>();
-        let count = (count as usize).min(fits);
+        let count = (count.min(MAX_ENDPOINTS) as usize).min(fits);
         let ptr = self
             .map
             .as_ptr()
             .wrapping_add(ENDPOINTS_OFFSET)
             .cast::<EndpointSlot>();
         // SAFETY: `count` slots fit in the mapping after the aligned offset.
-        let slots = unsafe { core::slice::from_raw_parts(ptr, count) };
-        slots
-            .iter()
-            .filter_map(EndpointSlot::owner)
-            .find(|owner| owner.alive())
+        let table = unsafe { core::slice::from_raw_parts(ptr, count) };
+        let locks = Locks::new(file);
+        (0..count)
+            .find(|&slot| roster::held(table, &locks, slot))
+            .map(|slot| table[slot].pid().unwrap_or(0))
     }
 
-    /// Validates the header against `spec` and takes a role.
+    /// Validates the header against `spec` and takes a slot of `side`.
     fn attach(
         self,
         name: &str,
         path: String,
         file: File,
         spec: &Spec,
-        claim: &Claim,
+        side: Side,
     ) -> Result<Segment, Error> {
         let header = self.header();
         let layout =
@@ -598,9 +714,12 @@ impl Mapped {
             map: self.map,
             header,
             layout,
-            slot: None,
+            slots: (spec.slots)(header.rings as usize),
+            side,
+            joined: None,
+            abandoned: false,
         };
-        segment.claim_role(claim)?;
+        segment.join()?;
         Ok(segment)
     }
 }
@@ -616,23 +735,28 @@ struct New<'a> {
 }
 
 impl New<'_> {
-    /// Sizes, maps and fills the new object, claims a role, then marks it
-    /// initialized. On failure the half-made object is removed.
-    fn initialize(self, file: File, mode: u32, claim: &Claim) -> Result<Segment, Error> {
+    /// Sizes, maps and fills the new object, takes a slot of `side`, then
+    /// marks it initialized. On failure the half-made object is removed.
+    fn initialize(self, file: File, mode: u32, side: Side) -> Result<Segment, Error> {
         // Kept open so that a failure removes this object, not one that
         // another creator may have put under the name meanwhile.
         let mine = file.try_clone();
-        let result = self.try_initialize(file, mode, claim);
+        let result = self.try_initialize(file, mode, side);
         if let (Err(_), Ok(mine)) = (&result, mine) {
             let _ = unlink_if_same(self.path, &mine, None);
         }
         result
     }
 
-    fn try_initialize(&self, file: File, mode: u32, claim: &Claim) -> Result<Segment, Error> {
+    fn try_initialize(&self, file: File, mode: u32, side: Side) -> Result<Segment, Error> {
         let name = self.name;
         let lock = Flock::new(&file, true, INIT_GRACE)
             .map_err(|e| io_error(name, "lock the new segment", e))?;
+        // Our magic first: from here on, a creator that dies leaves an
+        // object that `create` can prove is a dead shmchan segment (one
+        // that is empty or all zeros could be another program's).
+        rustix::io::pwrite(&file, &header::MAGIC, 0)
+            .map_err(|e| io_error(name, "write the segment's header", e))?;
         // The mode given to shm_open was masked by the umask; set it exactly.
         rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))
             .map_err(|e| io_error(name, "set the mode", e))?;
@@ -658,7 +782,10 @@ impl New<'_> {
             map,
             header,
             layout: self.layout,
-            slot: None,
+            slots: (self.spec.slots)(self.spec.rings as usize),
+            side,
+            joined: None,
+            abandoned: false,
         };
         if let Some(init) = self.spec.init_ring {
             for ring in 0..segment.rings() {
@@ -669,7 +796,7 @@ impl New<'_> {
                 unsafe { init(control, slots, self.capacity) };
             }
         }
-        segment.claim_role(claim)?;
+        segment.join()?;
         // Release: SYNC POINT with an opener's Acquire load in `Found::inspect`.
         segment.control().init.store(INITIALIZED, Ordering::Release);
         drop(Flock(&segment.file));

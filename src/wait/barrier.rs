@@ -55,7 +55,7 @@ impl Mode {
 
 /// One endpoint's half of the barrier pair, fixed when it attaches.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Barrier {
+pub struct Barrier {
     /// Publishes need a real fence: the segment is in fence mode, or this
     /// process is not registered and so is not covered by peers' membarriers.
     light_is_fence: bool,

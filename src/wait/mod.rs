@@ -79,7 +79,7 @@ const UNSURE_SLEEP: Duration = Duration::from_millis(1);
 /// A futex word and a sleeper count, for one direction of one ring.
 #[repr(C)]
 #[derive(Debug, Default)]
-pub(crate) struct Doorbell {
+pub struct Doorbell {
     /// The futex word. Bumped (wrapping) by every ring; only its changes matter.
     seq: AtomicU32,
     /// Waiters between announcing themselves and waking. Changed by waiters
@@ -92,14 +92,6 @@ pub(crate) struct Doorbell {
     /// publish. Waiters clear it before every look, so a scribbled value
     /// heals at the next wake-up.
     signalled: AtomicU32,
-    /// Non-zero once the endpoint that sleeps here has detached (receivers
-    /// mark it, and the bytes sender), until another takes its role
-    /// ([`forget_sleepers`](Self::forget_sleepers)).
-    /// Read by publishers before each publish, on the line `notify` reads
-    /// anyway, so that a sender learns of a detached receiver without
-    /// reading the endpoint table every time. A scribbled value costs that
-    /// read, never a wrong answer: the table decides.
-    left: AtomicU32,
     /// Under loom, the condition variable that stands in for this futex word.
     #[cfg(loom)]
     pub(crate) parking: futex::Parking,
@@ -139,35 +131,19 @@ impl Doorbell {
     /// Forgets waiters that can no longer exist. An spsc doorbell has one
     /// possible waiter, the endpoint of one role; a process killed while it
     /// slept left its count behind, which would make every publish ring in
-    /// vain. The endpoint taking over the role calls this.
+    /// vain. Called by whoever holds that role's slot lock after a death:
+    /// the endpoint taking the role over, or the survivor reaping it.
     pub(crate) fn forget_sleepers(&self) {
-        // Relaxed: only this endpoint may sleep here from now on.
+        // Relaxed: nobody else may sleep here while the caller holds the
+        // role's slot lock.
         self.sleepers.store(0, Ordering::Relaxed);
-        // Relaxed: a publisher that still sees the old mark only looks at
-        // the endpoint table, which already names this endpoint.
-        self.left.store(0, Ordering::Relaxed);
-    }
-
-    /// Marks that the endpoint sleeping here has detached; called after it
-    /// freed its slot in the endpoint table.
-    pub(crate) fn mark_left(&self) {
-        // Release: pairs with the Acquire in `peer_may_have_left`, so a
-        // publisher that sees the mark sees the freed slot.
-        self.left.store(1, Ordering::Release);
-    }
-
-    /// Whether the endpoint that sleeps here may have detached (see
-    /// `left`); the caller asks the endpoint table.
-    #[inline(always)]
-    pub(crate) fn peer_may_have_left(&self) -> bool {
-        // Acquire: pairs with the Release in `mark_left`.
-        self.left.load(Ordering::Acquire) != 0
     }
 
     /// Takes a dead endpoint's sleepers, counted in its `tally`, off the
-    /// count (see [`block_on_tallied`]). Called once per death: by the
-    /// survivor that freed the dead endpoint's slot, or by the endpoint that
-    /// took the slot over; the tally's swap makes a second call a no-op.
+    /// count (see [`block_on`]). Called with the dead endpoint's slot lock
+    /// held (by the survivor reaping it, or the endpoint taking its slot
+    /// over), so that no new holder of the slot is counting in the tally
+    /// meanwhile; the tally's swap makes a second call a no-op.
     pub(crate) fn settle(&self, tally: &AtomicU32) {
         // Relaxed: the dead process changes neither word any more.
         let dead = tally.swap(0, Ordering::Relaxed);
@@ -178,6 +154,12 @@ impl Doorbell {
                     Some(n.saturating_sub(dead))
                 });
         }
+    }
+
+    /// Waiters counted now (for the loom models' checks).
+    #[cfg(loom)]
+    pub(crate) fn sleepers(&self) -> u32 {
+        self.sleepers.load(Ordering::Relaxed)
     }
 
     pub(crate) fn seq(&self) -> &AtomicU32 {
@@ -215,16 +197,25 @@ pub(crate) enum Phase {
 /// Waits until `poll` returns `Some`, spinning first, then sleeping on `bell`.
 ///
 /// `poll` tries the operation (and its cheap disconnection checks).
-/// `check_peer` is called each time the waiter wakes from a sleep; it may
-/// make syscalls (it is where a dead peer is noticed) and should rate-limit
-/// itself. Either returning `Some` ends the wait. With a deadline, `poll`
-/// has one last look before the wait times out.
+/// `check_peer` is called each time the waiter wakes from a sleep, and once
+/// more before the wait times out; it may make system calls (it is where a
+/// dead peer is noticed) and should rate-limit itself. Either returning
+/// `Some` ends the wait. With a deadline, `poll` has one last look before
+/// the wait times out. A deadline that has already passed costs no barrier
+/// and no sleep: one more poll, the peer check, and the time-out.
+///
+/// `tally` is for a doorbell that waiters of many endpoints share (mpmc):
+/// while announced, the waiter is also counted there, its endpoint's own
+/// count. If the endpoint's process dies asleep, a survivor subtracts the
+/// tally from the doorbell's count (see [`Doorbell::settle`]), which would
+/// otherwise stay raised for good and make every publish ring.
 ///
 /// The first poll is inlined into the caller: an operation that succeeds at
 /// once costs no more than its non-blocking form.
 #[inline(always)]
 pub(crate) fn block_on<R>(
     bell: &Doorbell,
+    tally: Option<&AtomicU32>,
     barrier: Barrier,
     wait: Wait,
     mut poll: impl FnMut(Phase) -> Option<R>,
@@ -232,27 +223,7 @@ pub(crate) fn block_on<R>(
 ) -> Blocked<R> {
     match poll(Phase::Spinning) {
         Some(r) => Blocked::Done(r),
-        None => block_on_slow(bell, None, barrier, wait, poll, check_peer),
-    }
-}
-
-/// [`block_on`] for a doorbell that waiters of many endpoints share (mpmc):
-/// while announced, the waiter is also counted in `tally`, its endpoint's
-/// own count. If the endpoint's process dies asleep, a survivor subtracts
-/// the tally from the doorbell's count (see [`Doorbell::settle`]), which
-/// would otherwise stay raised for good and make every publish ring.
-#[inline(always)]
-pub(crate) fn block_on_tallied<R>(
-    bell: &Doorbell,
-    tally: &AtomicU32,
-    barrier: Barrier,
-    wait: Wait,
-    mut poll: impl FnMut(Phase) -> Option<R>,
-    check_peer: impl FnMut() -> Option<R>,
-) -> Blocked<R> {
-    match poll(Phase::Spinning) {
-        Some(r) => Blocked::Done(r),
-        None => block_on_slow(bell, Some(tally), barrier, wait, poll, check_peer),
+        None => block_on_slow(bell, tally, barrier, wait, poll, check_peer),
     }
 }
 
@@ -263,8 +234,12 @@ fn block_on_slow<R>(
     barrier: Barrier,
     wait: Wait,
     mut poll: impl FnMut(Phase) -> Option<R>,
-    check_peer: impl FnMut() -> Option<R>,
+    mut check_peer: impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
+    let start = Instant::now();
+    if wait.deadline.is_some_and(|deadline| deadline <= start) {
+        return give_up(&mut poll, &mut check_peer);
+    }
     // A burst of polls, one spin hint apart, before the first clock read: a
     // peer that is merely a little behind is caught here at the latency of
     // one hint. (The spsc sender, waiting for room, spaces its own polls
@@ -279,11 +254,16 @@ fn block_on_slow<R>(
     }
     // Spinning longer than a liveness interval would delay noticing a dead
     // peer, which is only probed while asleep.
-    let start = Instant::now();
     let spin_end = start + wait.spin.min(LIVENESS_INTERVAL);
     let spin_end = wait.deadline.map_or(spin_end, |d| d.min(spin_end));
     if let Some(r) = spin(spin_end, &mut poll) {
         return Blocked::Done(r);
+    }
+    if wait
+        .deadline
+        .is_some_and(|deadline| deadline <= Instant::now())
+    {
+        return give_up(&mut poll, &mut check_peer);
     }
     // Announced. Relaxed: ordered against the re-check by `heavy` below.
     // The tally first, so that it never counts less than we added to the
@@ -293,13 +273,33 @@ fn block_on_slow<R>(
         tally.fetch_add(1, Ordering::Relaxed);
     }
     bell.sleepers.fetch_add(1, Ordering::Relaxed);
-    let result = sleep(bell, barrier, wait.deadline, poll, check_peer);
+    let result = sleep(bell, barrier, wait.deadline, &mut poll, &mut check_peer);
     // Awake for good. Relaxed: a publisher that still sees us rings in vain.
-    bell.sleepers.fetch_sub(1, Ordering::Relaxed);
+    // Saturating: a survivor may have settled a count it took for a dead
+    // endpoint's, or a scribble changed it; a wrapped count would make
+    // every publish ring.
+    decrement(&bell.sleepers);
     if let Some(tally) = tally {
-        tally.fetch_sub(1, Ordering::Relaxed);
+        decrement(tally);
     }
     result
+}
+
+/// The deadline has passed: one last look, the peer check, then time out.
+fn give_up<R>(
+    poll: &mut impl FnMut(Phase) -> Option<R>,
+    check_peer: &mut impl FnMut() -> Option<R>,
+) -> Blocked<R> {
+    match poll(Phase::Announced).or_else(check_peer) {
+        Some(r) => Blocked::Done(r),
+        None => Blocked::TimedOut,
+    }
+}
+
+/// Takes one off `count`, unless it is already 0.
+fn decrement(count: &AtomicU32) {
+    // Relaxed: counts of waiters, ordered by the barrier pair, not by this.
+    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 
 /// The spinning state: polls until `until`, pausing once between polls and
@@ -346,8 +346,8 @@ fn sleep<R>(
     bell: &Doorbell,
     barrier: Barrier,
     deadline: Option<Instant>,
-    mut poll: impl FnMut(Phase) -> Option<R>,
-    mut check_peer: impl FnMut() -> Option<R>,
+    poll: &mut impl FnMut(Phase) -> Option<R>,
+    check_peer: &mut impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
     // Acquire: pairs with `ring`'s Release bump.
     let mut seq = bell.seq.load(Ordering::Acquire);
@@ -363,7 +363,8 @@ fn sleep<R>(
             None => LIVENESS_INTERVAL,
             Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left.min(LIVENESS_INTERVAL),
-                _ => return Blocked::TimedOut,
+                // Even a call that keeps timing out notices a dead peer.
+                _ => return check_peer().map_or(Blocked::TimedOut, Blocked::Done),
             },
         };
         // Asleep, unless `seq` moved since it was read.

@@ -120,10 +120,10 @@ pub fn hostile_u32(rng: &mut Rng, current: u32) -> u32 {
     }
 }
 
-/// Owner words that name no live process: a pid above the kernel's limit
-/// (`PID_MAX_LIMIT` is 2^22), one beyond `i32::MAX` (which must never reach
-/// kill(2)), pid 0, and this process's pid with another start time (as
-/// after pid reuse). `me` is an owner word of this process.
+/// Owner words left in slots whose lock nobody holds, so dead whatever they
+/// say: a pid above the kernel's limit (`PID_MAX_LIMIT` is 2^22), one
+/// beyond `i32::MAX`, pid 0 with junk above it, this process's own pid
+/// with junk above it, and so on. `me` is an owner word of this process.
 pub fn dead_words(me: u64) -> Vec<u64> {
     let my_start = me >> 32;
     let my_pid = me & 0xFFFF_FFFF;
