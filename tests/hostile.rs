@@ -942,3 +942,42 @@ fn a_lock_held_forever_bounds_open_and_drop() {
     assert!(err.to_string().contains("held its lock"), "{err}");
     drop(holder);
 }
+
+/// A segment whose header claims four billion endpoint slots, in an object
+/// large enough to hold millions of them, every one with an owner word:
+/// `create` judges it by the most slots any segment has, not by what the
+/// file could hold, and replaces it promptly (DESIGN §10: a hostile header
+/// cannot make open or create loop for long).
+#[test]
+fn a_header_claiming_billions_of_slots_cannot_make_create_loop() {
+    const SIZE: u64 = 64 << 20;
+    let name = unique_name("hostile-huge-table");
+    let _cleanup = Cleanup(name.clone());
+    let rx = Receiver::<u64>::create(&name, 1024).unwrap();
+    let file = shm_file(&name);
+    let header: [u8; HEADER_REGION as usize + 64] = read_bytes(&file, 0);
+    drop(rx);
+    assert!(!common::segment_exists(&name));
+    // The same header, claiming u32::MAX slots, over 64 MiB of owner words
+    // (pids that are not ours, with no lock held).
+    let file = File::create_new(shm_path(&name)).unwrap();
+    file.set_len(SIZE).unwrap();
+    let words: Vec<u8> = (0..(1 << 20))
+        .flat_map(|i: u64| (1000 + i % 30000).to_ne_bytes())
+        .collect();
+    let mut offset = TABLE;
+    while offset < SIZE {
+        let len = (words.len() as u64).min(SIZE - offset) as usize;
+        write_bytes(&file, offset, &words[..len]);
+        offset += len as u64;
+    }
+    write_bytes(&file, 0, &header);
+    write_u32(&file, ENDPOINTS, u32::MAX);
+    write_u64(&file, TOTAL_SIZE, SIZE);
+    assert_eq!(read_u32(&file, INIT), INITIALIZED);
+    let rx = within(PATIENCE, "create over a huge endpoint table", move || {
+        Receiver::<u64>::create(&name, 1024)
+    })
+    .expect("a stale segment, whatever its header says, is replaced");
+    drop(rx);
+}

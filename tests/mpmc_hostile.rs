@@ -1226,3 +1226,55 @@ fn positions_about_to_wrap_work_like_any_other() {
         assert_eq!(rx.recv(), Err(RecvError));
     }
 }
+
+/// The hints lag their claims: a tail hint behind the head hint (a
+/// producer that claimed and published, but has not moved `tail` yet, while
+/// a consumer already took the message and moved `head`) reads as empty,
+/// never as full.
+#[test]
+fn a_tail_hint_behind_the_head_hint_reads_as_empty() {
+    let name = unique_name("mpmc-hostile-lagging-tail");
+    let _cleanup = Cleanup(name.clone());
+    let (tx, rx) = mpmc::channel::<u64>(&name, 8).unwrap();
+    let file = shm_file(&name);
+    tx.send(1).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!((read_u64(&file, HEAD), read_u64(&file, TAIL)), (1, 1));
+    write_u64(&file, TAIL, 0);
+    for (len, full, empty) in [
+        (tx.len(), tx.is_full(), tx.is_empty()),
+        (rx.len(), rx.is_full(), rx.is_empty()),
+    ] {
+        assert_eq!((len, full, empty), (0, false, true));
+    }
+    assert_eq!(rx.stats().len, 0);
+    // Hints set anywhere stay within the capacity.
+    write_u64(&file, TAIL, u64::MAX / 2);
+    assert_eq!(rx.len(), 8);
+    write_u64(&file, TAIL, 1);
+    tx.send(2).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+/// A waiter's own tally, scribbled to zero while it sleeps, is not wrapped
+/// round when it wakes (it would then count four billion sleepers, and
+/// every publish would ring).
+#[test]
+fn a_tally_scribbled_to_zero_under_a_sleeper_does_not_wrap() {
+    let name = unique_name("mpmc-hostile-tally-wrap");
+    let _cleanup = Cleanup(name.clone());
+    let options = Options::new().capacity(8).spin(Duration::ZERO);
+    let (tx, rx) = mpmc::channel_with::<u64>(&name, &options).unwrap();
+    let file = shm_file(&name);
+    let waiter = std::thread::spawn(move || (rx.recv(), rx));
+    common::wait_until(PATIENCE, "the receiver sleeps", || {
+        read_u32(&file, tally(RECEIVER_SLOTS)) == 1
+    });
+    write_u32(&file, tally(RECEIVER_SLOTS), 0);
+    write_u32(&file, NOT_EMPTY + 4, 0);
+    tx.send(5).unwrap();
+    let (got, _rx) = within(NOTICE, "the sleeper waking", move || waiter.join().unwrap());
+    assert_eq!(got, Ok(5));
+    assert_eq!(read_u32(&file, tally(RECEIVER_SLOTS)), 0, "tally wrapped");
+    assert_eq!(read_u32(&file, NOT_EMPTY + 4), 0, "sleeper count wrapped");
+}

@@ -1327,3 +1327,45 @@ fn a_receiver_killed_asleep_does_not_make_every_send_ring_for_long() {
     );
     assert!(rings <= 1000, "{rings} of 3000 sends rang not_empty");
 }
+
+/// Opening scans the queue only to recover a dead predecessor's claims
+/// (DESIGN §10: work bounded by what is attached). A claim naming slot 1
+/// planted after slot 1's holder left cleanly is left alone by the next
+/// holder of slot 1 (nothing died: no scan); the same claim after a holder
+/// that died (its word left, its lock gone) is freed as the slot is taken.
+#[test]
+fn opening_scans_the_queue_only_after_a_dead_predecessor() {
+    const CAPACITY: u64 = 8;
+    let name = unique_name("mpmc-kill-no-scan");
+    let _cleanup = Cleanup(name.clone());
+    let (tx, rx) = mpmc::channel::<u64>(&name, CAPACITY as usize).unwrap();
+    let file = shm_file(&name);
+    let clean = Sender::<u64>::open(&name).unwrap();
+    assert_ne!(
+        read_u64(&file, slot_word(1)),
+        0,
+        "the second sender holds slot 1"
+    );
+    drop(clean);
+    assert_eq!(read_u64(&file, slot_word(1)), 0, "left cleanly");
+    // A claim of slot 1's at a cell far from the positions in use.
+    let planted = busy(6, 1);
+    write_u64(&file, cell_word(6), planted);
+    let again = Sender::<u64>::open(&name).unwrap();
+    assert_ne!(read_u64(&file, slot_word(1)), 0, "slot 1 taken again");
+    assert_eq!(
+        read_u64(&file, cell_word(6)),
+        planted,
+        "a clean predecessor: the queue was not scanned"
+    );
+    drop(again);
+    write_u64(&file, slot_word(1), dead_owner_word());
+    let _taker = Sender::<u64>::open(&name).unwrap();
+    assert_eq!(
+        read_u64(&file, cell_word(6)),
+        6 + CAPACITY,
+        "a dead predecessor: its claim was freed"
+    );
+    tx.send(1).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+}

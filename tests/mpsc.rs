@@ -141,6 +141,39 @@ fn peer() {
                 held.push(first);
                 sleep_forever(held);
             }
+            // Opens a sender and clones it; drops the original, keeps the
+            // clone (and sends 1 through it), and holds it until killed.
+            "clone-drop-original" => {
+                let first = Sender::<Msg>::open(name).unwrap();
+                let clone = first.try_clone().unwrap();
+                drop(first);
+                clone.send(Msg::new(1, 0)).unwrap();
+                sleep_forever(clone);
+            }
+            // Opens a sender, sends Msg(0, 0), and forks: the child's
+            // `try_clone` of the inherited sender must be refused with
+            // `Error::Forked`, and its sends too; then the parent sends
+            // Msg(0, 1) and leaves.
+            "fork-try-clone" => {
+                let tx = Sender::<Msg>::open(name).unwrap();
+                tx.send(Msg::new(0, 0)).unwrap();
+                // SAFETY: this peer runs one test on one thread; the child
+                // runs only the checks below and `_exit`s without running
+                // the parent's destructors.
+                let pid = unsafe { libc::fork() };
+                assert!(pid >= 0);
+                if pid == 0 {
+                    let refused = matches!(tx.try_clone(), Err(Error::Forked { .. }))
+                        && tx.send(Msg::new(9, 9)).is_err();
+                    // SAFETY: ends the child at once.
+                    unsafe { libc::_exit(i32::from(!refused)) };
+                }
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+                tx.send(Msg::new(0, 1)).unwrap();
+            }
             // Opens the receiver, receives `count` messages, and leaves.
             "recv-count" => {
                 let count: u64 = arg(args, 1);
@@ -1320,4 +1353,51 @@ impl Drop for PolledPeer {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Clones are separate holders: each has a slot and a lock of its own, so
+/// a process that clones a sender and drops the original keeps the clone's
+/// role alive, seen from another process; its death frees the clone's slot.
+#[test]
+fn a_clone_holds_its_slot_alone_once_its_original_is_dropped() {
+    let name = unique_name("mpsc-clone-alone");
+    let _cleanup = Cleanup(name.clone());
+    let options = Options::new().capacity(8).shards(2);
+    let rx = Receiver::<Msg>::create_with(&name, &options).unwrap();
+    let peer = Peer::spawn("clone-drop-original", &[&name]);
+    assert_eq!(rx.recv_timeout(STATE_LIMIT), Ok(Msg::new(1, 0)));
+    let stats = rx.stats();
+    assert_eq!(live(&stats, "sender"), 1, "the clone, alone: {stats:?}");
+    // The original's shard is free: one sender more fits, two do not.
+    let tx = Sender::<Msg>::open(&name).unwrap();
+    assert!(matches!(
+        Sender::<Msg>::open(&name),
+        Err(Error::Busy { .. })
+    ));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "the clone lives");
+    peer.kill();
+    let rx = within(STATE_LIMIT, "the clone's death noticed", move || {
+        while live(&rx.stats(), "sender") > 1 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        rx
+    });
+    let again = Sender::<Msg>::open(&name).expect("the dead clone's shard is free");
+    drop((tx, again, rx));
+}
+
+/// A forked child cannot clone the sender it inherited: `Error::Forked`,
+/// which says to open the channel by name instead.
+#[test]
+fn a_forked_child_cannot_clone_an_inherited_sender() {
+    let name = unique_name("mpsc-fork-clone");
+    let _cleanup = Cleanup(name.clone());
+    let rx = Receiver::<Msg>::create(&name, 8).unwrap();
+    Peer::spawn("fork-try-clone", &[&name]).finish(PEER_LIMIT);
+    assert_eq!(
+        rx.try_iter().collect::<Vec<_>>(),
+        [Msg::new(0, 0), Msg::new(0, 1)]
+    );
+    let text = Error::Forked { name: name.clone() }.to_string();
+    assert!(text.contains("open the channel by name"), "{text}");
 }

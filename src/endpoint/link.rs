@@ -30,7 +30,7 @@
 use super::fork;
 use super::locks::Locks;
 use super::roster::{self, EndpointSlot, Roster, Side};
-use crate::primitive::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::wait::Barrier;
 #[cfg(not(loom))]
 use crate::wait::LIVENESS_INTERVAL;
@@ -47,6 +47,8 @@ const POISONED: u64 = u64::MAX;
 /// One endpoint's view of the channel it is attached to.
 pub struct Link {
     roster: NonNull<Roster>,
+    /// The other side's version word in the roster: read on every look.
+    peer_version: NonNull<AtomicU32>,
     table: NonNull<EndpointSlot>,
     table_len: usize,
     /// Each side's slots, indexed by [`Side`].
@@ -66,7 +68,8 @@ pub struct Link {
     /// a flag of this endpoint's alone.
     token: LocalU64,
     /// The other side's version at our last look, shifted left by one, and
-    /// in bit 0 whether that look found the other side gone; or [`NEVER`].
+    /// in bit 0 whether that look found the other side gone; or [`NEVER`],
+    /// which no version matches.
     watch: AtomicU64,
     /// When the other side's liveness was last probed (see
     /// [`probe_due`]): nanoseconds since a process-wide epoch, plus one.
@@ -105,6 +108,7 @@ impl Link {
         let page = fork::page();
         Self {
             roster: NonNull::from(place.roster),
+            peer_version: NonNull::from(place.roster.version_word(place.side.peer())),
             table: NonNull::from(place.table).cast(),
             table_len: place.table.len(),
             slots: place.slots,
@@ -171,21 +175,34 @@ impl Link {
     }
 
     /// Whether the other side is gone: it announced itself once, and every
-    /// one of its slots is vacant. One load while the other side does not
-    /// change; no system call ever.
+    /// one of its slots is vacant. One load and one comparison while the
+    /// other side does not change (and is there); no system call ever.
     #[inline]
     pub(crate) fn peer_gone(&self) -> bool {
-        let version = self.roster().version(self.side.peer());
+        // SAFETY: a word of the roster, which `new`'s contract keeps valid.
+        // Acquire: SYNC POINT `roster` (see `roster`).
+        let version = unsafe { self.peer_version.as_ref() }.load(Ordering::Acquire);
         // Acquire: see the module notes.
         let watch = self.watch.load(Ordering::Acquire);
-        if watch != NEVER && (watch >> 1) as u32 == version {
-            return watch & 1 != 0;
+        // The cached "there" for this version: the common case, in one
+        // comparison (`look` stores the gone bit as 1).
+        if watch == u64::from(version) << 1 {
+            return false;
+        }
+        self.peer_gone_slow(version, watch)
+    }
+
+    /// The cached "gone" for `version`, or a fresh look.
+    #[cold]
+    #[inline(never)]
+    fn peer_gone_slow(&self, version: u32, watch: u64) -> bool {
+        if watch == (u64::from(version) << 1 | 1) {
+            return true;
         }
         self.look(version)
     }
 
     /// Reads the other side's slots, as of `version` or later.
-    #[cold]
     fn look(&self, version: u32) -> bool {
         let peer = self.side.peer();
         let gone =
@@ -276,13 +293,23 @@ impl Link {
 /// Whether a liveness probe last made at `last` is due again: at most one
 /// per [`LIVENESS_INTERVAL`], since each costs system calls. If so, records
 /// now as the last.
+///
+/// Asked every few hundred sends, so it reads the coarse monotonic clock
+/// (the kernel's tick, from the vDSO: a few nanoseconds, no `rdtsc`), whose
+/// milliseconds of resolution a 100 ms interval does not notice.
 #[cfg(not(loom))]
 pub(crate) fn probe_due(last: &LocalU64) -> bool {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let now = (epoch.elapsed().as_nanos() as u64).saturating_add(1);
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) writes one `timespec`, which `now` is. (Not
+    // rustix's: its own vDSO lookup is at odds with valgrind.)
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    let now = (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
+        .max(1);
     // Relaxed: a rate limit of this endpoint's own; a race between its
     // threads costs at most one extra probe.
     let then = last.load(Relaxed);

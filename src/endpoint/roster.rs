@@ -82,9 +82,14 @@ impl Roster {
     }
 
     /// `side`'s version. Acquire: SYNC POINT `roster`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn version(&self, side: Side) -> u32 {
         self.versions[side as usize].load(Ordering::Acquire)
+    }
+
+    /// `side`'s version word, for a watcher that keeps a pointer to it.
+    pub(crate) fn version_word(&self, side: Side) -> &AtomicU32 {
+        &self.versions[side as usize]
     }
 
     /// Says that `side`'s slots changed. Release: SYNC POINT `roster`.

@@ -444,8 +444,19 @@ impl<E: End> Endpoint<E> {
         self.try_put(|| self.end.push_slice(values))
     }
 
+    /// Whether a batch must fail before it tries the ring: as
+    /// [`receivers_gone`](Self::receivers_gone), without the periodic
+    /// liveness probe, which counts messages and would come round every few
+    /// batches. A batch sender learns of a dead receiver when its ring
+    /// fills, or from a probe of its single sends.
+    #[inline(always)]
+    fn receivers_left(&self) -> bool {
+        !self.link.usable() || self.link.peer_gone()
+    }
+
     /// All of `values`, waiting for room as it goes; on disconnection, how
-    /// many were sent.
+    /// many were sent. While there is room, each chunk goes in without the
+    /// blocking machinery.
     pub(crate) fn send_batch<T: Copy>(&self, values: &[T]) -> Result<(), usize>
     where
         E: Push<T>,
@@ -453,6 +464,12 @@ impl<E: End> Endpoint<E> {
         let mut sent = 0;
         while sent < values.len() {
             let rest = &values[sent..];
+            if !self.receivers_left() {
+                if let Ok(count) = self.end.push_slice(rest) {
+                    sent += count;
+                    continue;
+                }
+            }
             match self.put_until(None, || self.end.push_slice(rest)) {
                 Ok(count) => sent += count,
                 Err(_) => return Err(sent),
@@ -515,6 +532,11 @@ impl<E: End> Endpoint<E> {
     {
         if out.is_empty() {
             return Ok(0);
+        }
+        if self.link.usable() {
+            if let Ok(count) = self.end.pop_into(out) {
+                return Ok(count);
+            }
         }
         self.take_until(None, || self.end.pop_into(out))
     }

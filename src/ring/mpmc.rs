@@ -492,10 +492,19 @@ impl<T: bytemuck::Pod> Queue<T> {
     }
 
     /// Values in the queue now, as far as a racy reading can tell.
+    ///
+    /// Both hints lag their claims, each by its own amount: `tail` may be
+    /// behind `head` (a producer published, a consumer took it and moved
+    /// `head`, before the producer moved `tail`). The distance is read as
+    /// signed and clamped, so that this reads as empty, not as full; `head`
+    /// is read first, and with Acquire (SYNC POINT `hints`), so that the
+    /// `tail` read after it is at least as fresh.
     pub(crate) fn len(&self) -> u64 {
-        let head = self.positions().head.load(Ordering::Relaxed);
-        let tail = self.positions().tail.load(Ordering::Relaxed);
-        tail.wrapping_sub(head).min(self.capacity())
+        let head = self.positions().head.load(Ordering::Acquire);
+        // Acquire: as for `head`.
+        let tail = self.positions().tail.load(Ordering::Acquire);
+        let queued = tail.wrapping_sub(head) as i64;
+        queued.clamp(0, self.capacity() as i64) as u64
     }
 
     /// Values produced and consumed since the queue was created (the

@@ -1,18 +1,28 @@
-//! The shared-memory object behind a channel: create, open, map, detach,
-//! unlink. It knows the header and the endpoint table, not the rings.
+//! The shared-memory object behind a channel: create, open, map, unlink,
+//! and taking a slot in its endpoint table. It knows the header and the
+//! table's place, not the rings; who holds a slot, and how the other side
+//! learns of it, is the endpoint layer's (`endpoint::roster`).
+//!
+//! Each `Segment` opens the object by name itself (`O_CLOEXEC`), so that
+//! every endpoint locks its slot through an open file description of its
+//! own (see `endpoint::locks`).
 //!
 //! # Who may do what, and the lock that orders it
 //!
 //! Three things must not interleave: a creator initialising a segment, an
-//! opener claiming a role in one, and the last endpoint deciding to unlink
-//! it (or a creator replacing a stale one). They are ordered with `flock` on
-//! the object itself, which the kernel releases when a holder dies:
+//! opener taking a slot in one, and the last endpoint deciding to unlink it
+//! (or a creator replacing a stale one). They are ordered with `flock` on
+//! the object itself (a lock separate from the slot locks), which the
+//! kernel releases when a holder dies:
 //!
 //! - a creator holds it exclusively from `O_CREAT | O_EXCL` until the
-//!   segment is initialized, its own role claimed;
-//! - an opener holds it shared from validation until its role is claimed;
-//! - an unlinker holds it exclusively while it checks that every role is
-//!   vacant, sets [`Control::unlinked`], and unlinks the name.
+//!   segment is initialized, its own slot taken; it writes the magic first,
+//!   so that what a creator that died leaves can be told from another
+//!   program's object;
+//! - an opener holds it shared from validation until its slot is taken;
+//! - an unlinker holds it exclusively while it checks that every slot is
+//!   vacant or its holder dead, sets [`Control::unlinked`], and unlinks the
+//!   name.
 //!
 //! An opener that finds `unlinked` set raced with an unlinker and starts
 //! over; one that finds the segment uninitialized waits for up to

@@ -236,10 +236,19 @@ fn block_on_slow<R>(
     mut poll: impl FnMut(Phase) -> Option<R>,
     mut check_peer: impl FnMut() -> Option<R>,
 ) -> Blocked<R> {
-    let start = Instant::now();
-    if wait.deadline.is_some_and(|deadline| deadline <= start) {
-        return give_up(&mut poll, &mut check_peer);
-    }
+    // A passed deadline is found before any spinning; without a deadline
+    // the clock is read only after the first polls (a read costs about as
+    // much as the wait a ping-pong usually has left by then).
+    let checked = match wait.deadline {
+        Some(deadline) => {
+            let now = Instant::now();
+            if deadline <= now {
+                return give_up(&mut poll, &mut check_peer);
+            }
+            Some(now)
+        }
+        None => None,
+    };
     // A burst of polls, one spin hint apart, before the first clock read: a
     // peer that is merely a little behind is caught here at the latency of
     // one hint. (The spsc sender, waiting for room, spaces its own polls
@@ -254,6 +263,7 @@ fn block_on_slow<R>(
     }
     // Spinning longer than a liveness interval would delay noticing a dead
     // peer, which is only probed while asleep.
+    let start = checked.unwrap_or_else(Instant::now);
     let spin_end = start + wait.spin.min(LIVENESS_INTERVAL);
     let spin_end = wait.deadline.map_or(spin_end, |d| d.min(spin_end));
     if let Some(r) = spin(spin_end, &mut poll) {
@@ -296,10 +306,17 @@ fn give_up<R>(
     }
 }
 
-/// Takes one off `count`, unless it is already 0.
+/// Takes one off `count`, putting it back if it was already 0: a count a
+/// survivor settled, or a scribble zeroed, must not wrap round to four
+/// billion sleepers (every publish would then ring). One read-modify-write
+/// in the usual case, where a compare-and-swap loop would cost two
+/// transfers of a line the publishers keep reading.
 fn decrement(count: &AtomicU32) {
     // Relaxed: counts of waiters, ordered by the barrier pair, not by this.
-    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    if count.fetch_sub(1, Ordering::Relaxed) == 0 {
+        // Relaxed: as above. Meanwhile a publisher may have rung in vain.
+        count.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The spinning state: polls until `until`, pausing once between polls and
