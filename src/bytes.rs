@@ -456,16 +456,8 @@ mod api {
 
         /// A ring of `capacity` bytes, a power of two from 64 bytes to 8 GiB.
         fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
-            let elem = ElemType {
-                size: 1,
-                align: 8,
-                schema: SchemaHasher::new().str("bytes").usize(1).finish(),
-                name: "bytes",
-                layout: "bytes",
-            };
-            let spec = Spec::new(Kind::Bytes, elem, core::mem::size_of::<Control>());
             let Some(options) = create else {
-                return Ok((spec, 0));
+                return Ok((shape(), 0));
             };
             let capacity = options.ring_capacity()?.max(MIN_CAPACITY);
             if capacity > MAX_CAPACITY {
@@ -474,7 +466,7 @@ mod api {
                     reason: "a byte ring holds at most 8 GiB (its messages' lengths are 32-bit)",
                 });
             }
-            Ok((spec, capacity))
+            Ok((shape(), capacity))
         }
 
         fn attach_tx(segment: &Segment, barrier: Barrier) -> Result<BytesTx, Error> {
@@ -491,24 +483,8 @@ mod api {
             })
         }
 
-        /// `sent`, `received` and `len` count messages; `capacity` and
-        /// `high_water` count bytes.
         fn counts(segment: &Segment) -> Counts {
-            let Ok((ring, control)) = parts(segment) else {
-                return Counts::default();
-            };
-            // SAFETY: `parts` found the control block in the mapping.
-            let control = unsafe { control.as_ref() };
-            let snapshot = control.indices.snapshot();
-            Counts {
-                // Relaxed: counters for people.
-                sent: control.sent.load(Ordering::Relaxed),
-                received: control.received.load(Ordering::Relaxed),
-                len: messages(control, &ring),
-                capacity: ring.capacity(),
-                high_water: snapshot.high_water,
-                full: snapshot.refusals,
-            }
+            channel_counts(segment)
         }
 
         fn attach_rx(segment: &Segment, barrier: Barrier) -> Result<BytesRx, Error> {
@@ -522,6 +498,38 @@ mod api {
                 barrier,
                 slot: segment.slot(),
             })
+        }
+    }
+
+    /// The shape of a byte segment.
+    pub(crate) fn shape() -> Spec {
+        let elem = ElemType {
+            size: 1,
+            align: 8,
+            schema: SchemaHasher::new().str("bytes").usize(1).finish(),
+            name: "bytes",
+            layout: "bytes",
+        };
+        Spec::new(Kind::Bytes, elem, core::mem::size_of::<Control>())
+    }
+
+    /// The counters of a byte segment: `sent`, `received` and `len` count
+    /// messages; `capacity` and `high_water` count bytes.
+    pub(crate) fn channel_counts(segment: &Segment) -> Counts {
+        let Ok((ring, control)) = parts(segment) else {
+            return Counts::default();
+        };
+        // SAFETY: `parts` found the control block in the mapping.
+        let control = unsafe { control.as_ref() };
+        let snapshot = control.indices.snapshot();
+        Counts {
+            // Relaxed: counters for people.
+            sent: control.sent.load(Ordering::Relaxed),
+            received: control.received.load(Ordering::Relaxed),
+            len: messages(control, &ring),
+            capacity: ring.capacity(),
+            high_water: snapshot.high_water,
+            full: snapshot.refusals,
         }
     }
 

@@ -52,6 +52,10 @@
 //! | [`mpmc`] | any number of threads, in up to 64 processes (`Clone`) | likewise | FIFO (in the order sends claimed their cells) |
 //! | [`bytes`] (variable-length `&[u8]` messages) | one at a time | one at a time | FIFO |
 //!
+//! To see channels from outside, [`inspect`] reads segments without
+//! attaching to them; the `shmchan` command-line tool (`cli/`) is built on
+//! it.
+//!
 //! # Disconnection and dead peers
 //!
 //! As in `std::sync::mpsc`: [`recv`](endpoint::Receiver::recv) fails once the
@@ -79,6 +83,8 @@ extern crate self as shmchan;
 pub mod bytes;
 pub mod endpoint;
 mod error;
+#[cfg(not(loom))]
+pub mod inspect;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub mod mpmc;

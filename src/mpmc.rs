@@ -511,12 +511,12 @@ mod api {
         /// Slots 0 to 63 are senders', 64 to 127 receivers'. The capacity
         /// is at least 2 (see `ring::mpmc`).
         fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
-            let mut spec = Spec::new(Kind::Mpmc, ElemType::of::<T>(), size_of::<Control>());
-            spec.endpoints = SLOTS as u32;
-            spec.slot_size = size_of::<Cell<T>>();
-            spec.slot_align = align_of::<Cell<T>>();
+            let mut spec = shape(ElemType::of::<T>());
+            debug_assert_eq!(
+                (spec.slot_size, spec.slot_align),
+                (size_of::<Cell<T>>(), align_of::<Cell<T>>())
+            );
             spec.init_ring = Some(init_cells::<T>);
-            spec.slots = |_| [SLOTS / 2..SLOTS, 0..SLOTS / 2];
             let capacity = match create {
                 Some(options) => options.ring_capacity()?.max(2),
                 None => 0,
@@ -533,7 +533,7 @@ mod api {
         }
 
         fn counts(segment: &Segment) -> Counts {
-            counts::<T>(segment)
+            channel_counts(segment)
         }
     }
 
@@ -541,25 +541,46 @@ mod api {
         type Msg = T;
     }
 
-    /// The high-water mark is sampled by senders every few hundred sends
-    /// and on refusals, so it may miss a short peak.
-    fn counts<T: ShmSafe>(segment: &Segment) -> Counts {
-        let (control, cells) = segment.ring(0);
+    /// The shape of an mpmc segment of messages `elem`: slots 0 to 63 are
+    /// senders', 64 to 127 receivers'; each cell is a sequence word, then
+    /// the message (`ring::mpmc::Cell`, `repr(C)`).
+    pub(crate) fn shape(elem: ElemType) -> Spec {
+        let mut spec = Spec::new(Kind::Mpmc, elem, size_of::<Control>());
+        spec.endpoints = SLOTS as u32;
+        let (size, align) = cell_shape(elem.size, elem.align);
+        spec.slot_size = size;
+        spec.slot_align = align;
+        spec.slots = |_| [SLOTS / 2..SLOTS, 0..SLOTS / 2];
+        spec
+    }
+
+    /// Size and alignment of a `Cell<T>` for a `T` of `size` and `align`
+    /// (a power of two of at most a page, as every message type's is).
+    pub(crate) fn cell_shape(size: usize, align: usize) -> (usize, usize) {
+        debug_assert!(align.is_power_of_two() && align <= 4096);
+        let align = align.max(align_of::<u64>());
+        let value = size_of::<u64>().next_multiple_of(align);
+        ((value + size).next_multiple_of(align), align)
+    }
+
+    /// The counters of an mpmc segment, of any message type. The high-water
+    /// mark is sampled by senders every few hundred sends and on refusals,
+    /// so it may miss a short peak.
+    pub(crate) fn channel_counts(segment: &Segment) -> Counts {
+        let (control, _) = segment.ring(0);
         let capacity = segment.header_capacity();
-        // SAFETY: as in `attach` (whose check of the capacity every
-        // attached endpoint passed); only the view's atomics are read.
-        let queue = unsafe { Queue::<T>::new(control.cast(), cells.cast(), capacity) };
-        // SAFETY: the control block lies in the mapping.
-        let counters = unsafe { &control.cast::<Control>().as_ref().counters };
-        let (sent, received) = queue.counts();
+        // SAFETY: the validated layout holds a `Control` there, in the
+        // mapping `segment` owns; only atomics are read.
+        let control = unsafe { control.cast::<Control>().as_ref() };
+        let (sent, received) = control.positions.counts();
         Counts {
             sent,
             received,
-            len: queue.len(),
+            len: control.positions.len(capacity),
             capacity,
             // Relaxed: statistics (see `Counters`).
-            high_water: counters.high_water.load(Ordering::Relaxed),
-            full: counters.refusals.load(Ordering::Relaxed),
+            high_water: control.counters.high_water.load(Ordering::Relaxed),
+            full: control.counters.refusals.load(Ordering::Relaxed),
         }
     }
 
@@ -596,5 +617,34 @@ mod api {
         unsafe {
             Queue::<T>::new(control.cast(), cells.cast(), capacity).init();
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::api::cell_shape;
+    use crate::ring::mpmc::Cell;
+    use core::mem::{align_of, size_of};
+
+    #[test]
+    fn cell_shapes_match_the_cells() {
+        fn check<T>() {
+            assert_eq!(
+                cell_shape(size_of::<T>(), align_of::<T>()),
+                (size_of::<Cell<T>>(), align_of::<Cell<T>>()),
+                "{}",
+                core::any::type_name::<T>()
+            );
+        }
+        check::<u8>();
+        check::<u16>();
+        check::<[u8; 3]>();
+        check::<u64>();
+        check::<u128>();
+        check::<[u64; 3]>();
+        check::<[u8; 64]>();
+        #[repr(C, align(64))]
+        struct Wide([u8; 64]);
+        check::<Wide>();
     }
 }

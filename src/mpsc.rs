@@ -289,7 +289,7 @@ mod api {
     use crate::endpoint::rule::Counts;
     use crate::endpoint::{self, Attached, Own};
     use crate::segment::{ElemType, Flavor as Kind, Segment, Spec};
-    use crate::spsc::ring_at;
+    use crate::spsc::{ring_at, ring_counts};
     use crate::{Error, Options};
 
     /// A sending end of an mpsc channel, owning one shard.
@@ -374,23 +374,13 @@ mod api {
             T::NAME
         }
 
-        /// Slot 0 is the receiver's, slots 1 to the shard count the
-        /// senders'; an opener takes the shard count from the header.
+        /// An opener takes the shard count from the header.
         fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
             let shards = match create {
                 Some(options) => shard_count(options)?,
                 None => 0,
             };
-            let mut spec = Spec::new(
-                Kind::Mpsc,
-                ElemType::of::<T>(),
-                core::mem::size_of::<Shard>(),
-            );
-            spec.rings = shards;
-            spec.endpoints = shards + 1;
-            spec.sharded = true;
-            spec.shared_control = core::mem::size_of::<Shared>();
-            spec.slots = |rings| [0..1, 1..1 + rings];
+            let spec = shape(ElemType::of::<T>(), shards);
             Ok((spec, create.map_or(Ok(0), Options::ring_capacity)?))
         }
 
@@ -429,26 +419,8 @@ mod api {
             })
         }
 
-        /// Each shard's counters, summed (the high-water mark is the
-        /// highest shard's; a scribbled length counts as nothing queued).
         fn counts(segment: &Segment) -> Counts {
-            let capacity = segment.header_capacity();
-            let mut counts = Counts {
-                capacity,
-                ..Counts::default()
-            };
-            for shard in 0..segment.rings() {
-                let (control, slots) = segment.ring(shard);
-                // SAFETY: as in `attach_tx`; only the view's atomics are read.
-                let ring = unsafe { ring_at::<T>(control, slots, capacity) };
-                let snapshot = ring.indices().snapshot();
-                counts.sent = counts.sent.wrapping_add(snapshot.tail);
-                counts.received = counts.received.wrapping_add(snapshot.head);
-                counts.len += ring.len().unwrap_or(0);
-                counts.high_water = counts.high_water.max(snapshot.high_water);
-                counts.full = counts.full.wrapping_add(snapshot.refusals);
-            }
-            counts
+            channel_counts(segment)
         }
 
         fn attach_rx(segment: &Segment, barrier: Barrier) -> Result<ShardsRx<T>, Error> {
@@ -485,6 +457,41 @@ mod api {
 
     impl<T: ShmSafe> endpoint::Typed for Mpsc<T> {
         type Msg = T;
+    }
+
+    /// The shape of an mpsc segment of messages `elem` with `shards` rings:
+    /// slot 0 is the receiver's, slots 1 to the shard count the senders'.
+    pub(crate) fn shape(elem: ElemType, shards: u32) -> Spec {
+        let mut spec = Spec::new(Kind::Mpsc, elem, core::mem::size_of::<Shard>());
+        spec.rings = shards;
+        spec.endpoints = shards + 1;
+        spec.sharded = true;
+        spec.shared_control = core::mem::size_of::<Shared>();
+        spec.slots = |rings| [0..1, 1..1 + rings];
+        spec
+    }
+
+    /// Each shard's counters, summed (the high-water mark is the highest
+    /// shard's), of any message type.
+    pub(crate) fn channel_counts(segment: &Segment) -> Counts {
+        let capacity = segment.header_capacity();
+        let mut counts = Counts {
+            capacity,
+            ..Counts::default()
+        };
+        for shard in 0..segment.rings() {
+            let (control, _) = segment.ring(shard);
+            // SAFETY: each shard's control block lies in the mapping, with
+            // `Indices` first; only atomics are read.
+            let indices = unsafe { control.cast::<Indices>().as_ref() };
+            let ring = ring_counts(indices, capacity);
+            counts.sent = counts.sent.wrapping_add(ring.sent);
+            counts.received = counts.received.wrapping_add(ring.received);
+            counts.len += ring.len;
+            counts.high_water = counts.high_water.max(ring.high_water);
+            counts.full = counts.full.wrapping_add(ring.full);
+        }
+        counts
     }
 
     /// The shard count to create with.

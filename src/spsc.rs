@@ -312,14 +312,17 @@ impl<T: ShmSafe> Pop<T> for RingRx<T> {
     }
 }
 
-/// A ring's counters, as `stats()` reports them.
-pub(crate) fn counts<T: ShmSafe>(ring: &Ring<T>) -> Counts {
-    let snapshot = ring.indices().snapshot();
+/// A Lamport ring's counters, as `stats()` reports them, from its control
+/// words and its capacity: no message type needed. A scribbled length
+/// counts as nothing queued.
+pub(crate) fn ring_counts(indices: &Indices, capacity: u64) -> Counts {
+    let snapshot = indices.snapshot();
+    let queued = snapshot.tail.wrapping_sub(snapshot.head);
     Counts {
         sent: snapshot.tail,
         received: snapshot.head,
-        len: ring.len().unwrap_or(0),
-        capacity: ring.capacity(),
+        len: if queued <= capacity { queued } else { 0 },
+        capacity,
         high_water: snapshot.high_water,
         full: snapshot.refusals,
     }
@@ -402,11 +405,7 @@ mod api {
         }
 
         fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
-            let spec = Spec::new(
-                Kind::Spsc,
-                ElemType::of::<T>(),
-                core::mem::size_of::<Control>(),
-            );
+            let spec = shape(ElemType::of::<T>());
             Ok((spec, create.map_or(Ok(0), Options::ring_capacity)?))
         }
 
@@ -429,7 +428,7 @@ mod api {
         }
 
         fn counts(segment: &Segment) -> Counts {
-            counts(&parts::<T>(segment).0)
+            channel_counts(segment)
         }
 
         fn attach_rx(segment: &Segment, barrier: Barrier) -> Result<RingRx<T>, Error> {
@@ -452,6 +451,20 @@ mod api {
 
     impl<T: ShmSafe> endpoint::Typed for Spsc<T> {
         type Msg = T;
+    }
+
+    /// The shape of an spsc segment of messages `elem`.
+    pub(crate) fn shape(elem: ElemType) -> Spec {
+        Spec::new(Kind::Spsc, elem, core::mem::size_of::<Control>())
+    }
+
+    /// The counters of an spsc segment, of any message type.
+    pub(crate) fn channel_counts(segment: &Segment) -> Counts {
+        let (control, _) = segment.ring(0);
+        // SAFETY: the validated layout holds a `Control`, `Indices` first,
+        // there, in the mapping `segment` owns; only atomics are read.
+        let indices = unsafe { control.cast::<Indices>().as_ref() };
+        ring_counts(indices, segment.header_capacity())
     }
 
     /// The ring and the control block of `segment`'s only ring.

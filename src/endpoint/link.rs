@@ -252,11 +252,6 @@ impl Link {
         true
     }
 
-    /// Whether the slot is held by a live endpoint (ours is).
-    pub(crate) fn alive(&self, slot: usize) -> bool {
-        slot == self.slot || roster::held(self.table(), &self.locks, slot)
-    }
-
     /// The side whose slots include `slot`.
     pub(crate) fn side_of(&self, slot: usize) -> Side {
         if self.slots[Side::Sender as usize].contains(&slot) {
@@ -270,23 +265,6 @@ impl Link {
         self.table()
             .get(self.slots[side as usize].clone())
             .unwrap_or_default()
-    }
-
-    /// Every slot that is not vacant: its side, its holder's pid, and
-    /// whether the holder lives. (For statistics: a system call per slot.)
-    #[cfg(not(loom))]
-    pub(crate) fn endpoints(&self) -> Vec<crate::stats::EndpointInfo> {
-        self.table()
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, entry)| {
-                Some(crate::stats::EndpointInfo {
-                    role: self.side_of(slot).name(),
-                    pid: entry.pid()?,
-                    alive: self.alive(slot),
-                })
-            })
-            .collect()
     }
 }
 

@@ -162,7 +162,7 @@ impl<E: End> Attached<E> {
     /// The counters of the channel, of flavor `F`, and its endpoints.
     pub(crate) fn stats<F: Flavor>(&self) -> Stats {
         let counts = F::counts(&self.segment);
-        let endpoints: Vec<EndpointInfo> = self.endpoint.link.endpoints();
+        let endpoints: Vec<EndpointInfo> = self.segment.endpoint_infos(Some(self.segment.slot()));
         Stats {
             sent: counts.sent,
             received: counts.received,

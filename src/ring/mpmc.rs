@@ -492,6 +492,20 @@ impl<T: bytemuck::Pod> Queue<T> {
     }
 
     /// Values in the queue now, as far as a racy reading can tell.
+    pub(crate) fn len(&self) -> u64 {
+        self.positions().len(self.capacity())
+    }
+
+    /// Values produced and consumed since the queue was created.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        self.positions().counts()
+    }
+}
+
+impl Positions {
+    /// Values in a queue of `capacity` now, as far as a racy reading can
+    /// tell.
     ///
     /// Both hints lag their claims, each by its own amount: `tail` may be
     /// behind `head` (a producer published, a consumer took it and moved
@@ -499,19 +513,19 @@ impl<T: bytemuck::Pod> Queue<T> {
     /// signed and clamped, so that this reads as empty, not as full; `head`
     /// is read first, and with Acquire (SYNC POINT `hints`), so that the
     /// `tail` read after it is at least as fresh.
-    pub(crate) fn len(&self) -> u64 {
-        let head = self.positions().head.load(Ordering::Acquire);
+    pub(crate) fn len(&self, capacity: u64) -> u64 {
+        let head = self.head.load(Ordering::Acquire);
         // Acquire: as for `head`.
-        let tail = self.positions().tail.load(Ordering::Acquire);
+        let tail = self.tail.load(Ordering::Acquire);
         let queued = tail.wrapping_sub(head) as i64;
-        queued.clamp(0, self.capacity() as i64) as u64
+        queued.clamp(0, capacity as i64) as u64
     }
 
     /// Values produced and consumed since the queue was created (the
-    /// hints, which may lag by a claim in flight).
+    /// hints, which may lag by a claim in flight). Relaxed: statistics.
     pub(crate) fn counts(&self) -> (u64, u64) {
-        let head = self.positions().head.load(Ordering::Relaxed);
-        (self.positions().tail.load(Ordering::Relaxed), head)
+        let head = self.head.load(Ordering::Relaxed);
+        (self.tail.load(Ordering::Relaxed), head)
     }
 }
 

@@ -31,7 +31,7 @@
 mod header;
 mod name;
 
-pub(crate) use header::{ElemType, Flavor, Spec};
+pub(crate) use header::{ElemType, Flavor, Header, Spec};
 
 use crate::endpoint::link::Place;
 use crate::endpoint::locks::Locks;
@@ -43,7 +43,7 @@ use core::ops::Range;
 use core::ptr::NonNull;
 use core::time::Duration;
 use header::{
-    Control, Header, Layout, Refusal, ENDPOINTS_OFFSET, HEADER_REGION, INITIALIZED, MAX_ENDPOINTS,
+    Control, Layout, Refusal, ENDPOINTS_OFFSET, HEADER_REGION, INITIALIZED, MAX_ENDPOINTS,
 };
 use rustix::fs::{FallocateFlags, FlockOperation, Mode};
 use rustix::io::Errno;
@@ -79,8 +79,9 @@ pub struct Segment {
     side: Side,
     /// Our slot, until we leave it.
     joined: Option<Joined>,
-    /// Set in a child forked after we attached: dropping us then leaves the
-    /// parent's slot, and the name, alone.
+    /// Set in a child forked after we attached, and in a segment mapped only
+    /// to be inspected: dropping it then leaves every slot, and the name,
+    /// alone.
     abandoned: bool,
 }
 
@@ -164,7 +165,7 @@ impl Segment {
             let lock = Flock::new(&file, false, INIT_GRACE)
                 .map_err(|err| io_error(name, LOCK_HELD, err))?;
             // Acquire on `unlinked`: pairs with the unlinker's Release store.
-            match Found::inspect(name, &file)? {
+            match Found::inspect(name, &file, Access::ReadWrite)? {
                 Found::Ready(mapped) if mapped.control().unlinked.load(Ordering::Acquire) == 0 => {
                     // The lock belongs to the open file: it moves with the
                     // descriptor, and closing it on an error releases it.
@@ -455,6 +456,147 @@ impl Segment {
     }
 }
 
+/// What a name turned out to be, looked at without attaching (see
+/// [`Segment::inspect`]).
+pub(crate) enum Seen {
+    /// A shmchan segment, validated as `open` validates one, mapped
+    /// read-only.
+    Channel(Box<Segment>),
+    /// Something that is not a shmchan segment, or cannot be told from one:
+    /// what it looks like.
+    Foreign(String),
+    /// Ours, but not usable (corrupt, truncated, never initialized, of
+    /// another layout version): why.
+    Damaged(String),
+}
+
+impl Segment {
+    /// Looks at the object `name` without attaching: opened and mapped
+    /// read-only, with no lock taken and nothing written, so that a channel
+    /// being looked at behaves exactly as one that is not. `shape` gives,
+    /// for a header, the segment that a channel of its flavor and message
+    /// type has (`None` for a flavor it does not know).
+    pub(crate) fn inspect(
+        name: &str,
+        shape: impl FnOnce(&Header) -> Option<Spec>,
+    ) -> Result<Seen, Error> {
+        let path = name::shm_path(name)?;
+        let file = match rustix::shm::open(path.as_str(), OFlags::RDONLY, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            Err(Errno::NOENT) => {
+                return Err(Error::NotFound {
+                    name: name.to_owned(),
+                })
+            }
+            Err(err) => {
+                return Err(io_error(
+                    name,
+                    "open the shared-memory object to read it",
+                    err,
+                ))
+            }
+        };
+        let mapped = match Found::inspect(name, &file, Access::ReadOnly)? {
+            Found::Ready(mapped) => mapped,
+            Found::Unfinished { ours: true } => {
+                return Ok(Seen::Damaged(
+                    "never initialized: being created, or its creator died while creating it"
+                        .into(),
+                ))
+            }
+            Found::Unfinished { ours: false } => {
+                return Ok(Seen::Foreign("empty or all zeros".into()))
+            }
+            Found::Truncated(size) => {
+                return Ok(Seen::Damaged(format!("truncated to {size} bytes")))
+            }
+            Found::Foreign => return Ok(Seen::Foreign("not a shmchan segment".into())),
+        };
+        let header = mapped.header();
+        if header.magic != header::MAGIC {
+            return Ok(Seen::Foreign(
+                "not a shmchan segment (its init word is set, its magic is not ours)".into(),
+            ));
+        }
+        let Some(spec) = shape(&header) else {
+            return Ok(Seen::Damaged(format!(
+                "unknown flavor number {}",
+                header.flavor
+            )));
+        };
+        match header::validate(&header, &spec, mapped.size) {
+            Ok(layout) => Ok(Seen::Channel(Box::new(Segment {
+                name: name.to_owned(),
+                path,
+                file,
+                map: mapped.map,
+                header,
+                layout,
+                slots: (spec.slots)(header.rings as usize),
+                side: Side::Receiver,
+                joined: None,
+                abandoned: true,
+            }))),
+            Err(Refusal::Incompatible(detail) | Refusal::Corrupt(detail)) => {
+                Ok(Seen::Damaged(detail))
+            }
+        }
+    }
+
+    /// The header, as validated when the segment was opened.
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The object's permission bits and owner.
+    pub(crate) fn mode_and_owner(&self) -> (u32, u32) {
+        match rustix::fs::fstat(&self.file) {
+            Ok(stat) => (stat.st_mode & 0o7777, stat.st_uid),
+            Err(_) => (0, 0),
+        }
+    }
+
+    /// Every slot of the table that is not vacant: its side, its holder's
+    /// pid, and whether the holder lives (a system call per slot; the slot
+    /// `own`, ours, lives).
+    pub(crate) fn endpoint_infos(&self, own: Option<usize>) -> Vec<crate::stats::EndpointInfo> {
+        let table = self.endpoints();
+        let locks = self.locks();
+        table
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| {
+                let side = if self.slots[Side::Sender as usize].contains(&slot) {
+                    Side::Sender
+                } else {
+                    Side::Receiver
+                };
+                Some(crate::stats::EndpointInfo {
+                    role: side.name(),
+                    pid: entry.pid()?,
+                    alive: own == Some(slot) || roster::held(table, &locks, slot),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Removes the segment `name` if it is stale: every endpoint of it dead, or
+/// it is what a creator that died left. Never a live channel, never an
+/// object that is not a shmchan segment. Returns whether it removed it.
+pub(crate) fn remove_if_stale(name: &str) -> Result<bool, Error> {
+    let path = name::shm_path(name)?;
+    if !std::path::Path::new("/dev/shm")
+        .join(path.trim_start_matches('/'))
+        .exists()
+    {
+        return Err(Error::NotFound {
+            name: name.to_owned(),
+        });
+    }
+    Ok(matches!(examine(name, &path)?, Existing::Stale))
+}
+
 impl Drop for Segment {
     fn drop(&mut self) {
         if !self.abandoned {
@@ -496,7 +638,7 @@ pub fn unlink(name: &str) -> Result<(), Error> {
     // finishes first or sees the segment marked unlinked.
     let _lock =
         Flock::new(&file, true, INIT_GRACE).map_err(|err| io_error(name, LOCK_HELD, err))?;
-    let control = match Found::inspect(name, &file)? {
+    let control = match Found::inspect(name, &file, Access::ReadWrite)? {
         Found::Ready(mapped) => Some(mapped),
         _ => None,
     };
@@ -529,7 +671,7 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
         };
         let _lock =
             Flock::new(&file, true, INIT_GRACE).map_err(|err| io_error(name, LOCK_HELD, err))?;
-        let control = match Found::inspect(name, &file)? {
+        let control = match Found::inspect(name, &file, Access::ReadWrite)? {
             Found::Foreign => return Ok(Existing::Live("it is not a shmchan segment".into())),
             // Nobody can be using it: any access past its end would fault.
             Found::Truncated(_) => None,
@@ -537,6 +679,16 @@ fn examine(name: &str, path: &str) -> Result<Existing, Error> {
                 let header = mapped.header();
                 if header.magic != header::MAGIC {
                     return Ok(Existing::Live("it is not a shmchan segment".into()));
+                }
+                // Another layout version judges its endpoints' lives its own
+                // way: we cannot tell whether they live, so they might.
+                if header.version != header::VERSION {
+                    let detail = format!(
+                        "it was made by a shmchan with segment layout version {}, which may \
+                         still be using it",
+                        header.version
+                    );
+                    return Ok(Existing::Live(detail));
                 }
                 if let Some(pid) = mapped.live_holder(&file, header.endpoints) {
                     let detail = format!("process {pid} is attached to it");
@@ -612,7 +764,7 @@ enum Found {
 }
 
 impl Found {
-    fn inspect(name: &str, file: &File) -> Result<Self, Error> {
+    fn inspect(name: &str, file: &File, access: Access) -> Result<Self, Error> {
         let stat =
             rustix::fs::fstat(file).map_err(|err| io_error(name, "inspect the segment", err))?;
         let size = stat.st_size as u64;
@@ -634,7 +786,10 @@ impl Found {
             name: name.to_owned(),
             detail: format!("its size, {size} bytes, cannot be mapped"),
         })?;
-        let map = map(name, file, len)?;
+        let map = match access {
+            Access::ReadWrite => map(name, file, len)?,
+            Access::ReadOnly => map_read_only(name, file, len)?,
+        };
         let mapped = Mapped { map, size };
         // Acquire: SYNC POINT with the creator's Release store of `init`:
         // the header is completely written before we read it.
@@ -650,6 +805,13 @@ impl Found {
             Self::Foreign
         })
     }
+}
+
+/// How a segment is mapped: to take part in it, or only to look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
 }
 
 /// A mapping of a whole segment.
@@ -872,6 +1034,19 @@ impl Drop for Flock<'_> {
     fn drop(&mut self) {
         let _ = rustix::fs::flock(self.0.as_fd(), FlockOperation::Unlock);
     }
+}
+
+/// Maps the first `len` bytes of the segment open as `file`, shared and
+/// read-only: for looking, never for taking part.
+fn map_read_only(name: &str, file: &File, len: usize) -> Result<memmap2::MmapRaw, Error> {
+    memmap2::MmapOptions::new()
+        .len(len)
+        .map_raw_read_only(file)
+        .map_err(|source| Error::Io {
+            name: name.to_owned(),
+            op: "map the segment to read it",
+            source,
+        })
 }
 
 /// Maps the first `len` bytes of the segment open as `file`, shared.
