@@ -40,8 +40,10 @@ use std::os::fd::AsFd;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-/// One market-data tick: 24 bytes, no padding.
-#[derive(Clone, Copy, Debug, PartialEq, shmchan::ShmSafe)]
+/// One market-data tick: 24 bytes, no padding. `ShmSafe` sits beside
+/// bytemuck's derives, which the pipe comparison uses to write ticks as
+/// bytes.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, shmchan::ShmSafe)]
 #[repr(C)]
 struct Tick {
     ts: u64,

@@ -116,6 +116,6 @@ pub use stats::{EndpointInfo, Stats};
 /// Items used by the code that `#[derive(ShmSafe)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::shm_safe::{ConstStr, SchemaHasher, TEXT_CAP};
+    pub use crate::shm_safe::{assert_pod, pod_schema, ConstStr, SchemaHasher, TEXT_CAP};
     pub use bytemuck;
 }

@@ -1,12 +1,16 @@
 //! Types whose values mean the same thing in every process: [`ShmSafe`].
 //!
 //! A message crosses a process boundary as raw bytes, so its type must be
-//! plain data (`bytemuck::Pod`: any bit pattern valid, no padding, no drop
-//! glue) *and* position-independent: nothing in it may point into the
-//! sender's address space. `Pod` alone already excludes references, raw
-//! pointers, `Box`, `Vec`, `String`, `bool`, `char` and enums, so the extra
-//! promise is only in the contract and in the derive, which accepts nothing
-//! but `ShmSafe` fields.
+//! plain data (any bit pattern valid, no padding, no drop glue: what
+//! `bytemuck::Pod` means) *and* position-independent: nothing in it may
+//! point into the sender's address space. The derive accepts nothing but
+//! `ShmSafe` fields (and, marked `#[shm(pod)]`, `bytemuck::Pod` fields of
+//! types from other crates), so it excludes references, raw pointers, `Box`,
+//! `Vec`, `String`, `bool`, `char` and enums.
+//!
+//! `ShmSafe` does not require `bytemuck::Pod`, and the derive implements
+//! nothing of bytemuck's: a type may derive both, or `ShmSafe` alone without
+//! depending on bytemuck.
 //!
 //! Each type also carries a fingerprint of its layout, [`ShmSafe::SCHEMA`],
 //! computed at compile time, and a readable description of it,
@@ -20,15 +24,24 @@ use core::marker::PhantomData;
 ///
 /// Derive it with `#[derive(ShmSafe)]` on a `#[repr(C)]` or
 /// `#[repr(transparent)]` struct whose fields are all `ShmSafe` and which has
-/// no padding. The derive also implements `bytemuck::Pod` and
-/// `bytemuck::Zeroable`, so do not derive those as well.
+/// no padding. It goes beside bytemuck's derives on a type that has them
+/// (`#[derive(Clone, Copy, Pod, Zeroable, ShmSafe)]`), and needs none of
+/// them: bytemuck need not be a dependency of your crate.
+///
+/// A field whose type comes from another crate and is `bytemuck::Pod` but
+/// not `ShmSafe` (a math library's vector, a pixel) is accepted when marked
+/// `#[shm(pod)]`. Its fingerprint is its type's name, size and alignment:
+/// weaker than a derived one, which also covers every field. To send such a
+/// type as a message, wrap it in a `#[repr(transparent)]` struct with one
+/// such field.
 ///
 /// # Safety
 ///
 /// Implementing this trait promises that:
 ///
-/// - the type is `bytemuck::Pod` (every bit pattern is a valid value, no
-///   padding, `Copy`, `'static`);
+/// - the type is plain data, as `bytemuck::Pod` means it: every bit pattern
+///   is a valid value, there are no padding bytes, and it is `Copy` and
+///   `'static`;
 /// - a value copied bit for bit into another process means the same thing
 ///   there: the type holds no address, file descriptor, or other
 ///   process-local handle;
@@ -56,12 +69,13 @@ use core::marker::PhantomData;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent through shared memory",
     label = "`{Self}` is not `ShmSafe`",
-    note = "messages may hold integers, floats, arrays of them, and structs that \
-            `#[derive(ShmSafe)]`; not references, pointers, `Box`, `Vec`, `String`, \
+    note = "messages may hold integers, floats, arrays of them, structs that \
+            `#[derive(ShmSafe)]`, and, as fields marked `#[shm(pod)]`, other crates' \
+            `bytemuck::Pod` types; not references, pointers, `Box`, `Vec`, `String`, \
             `bool`, `char` or enums, whose values mean nothing in another process or \
             have invalid bit patterns"
 )]
-pub unsafe trait ShmSafe: bytemuck::Pod {
+pub unsafe trait ShmSafe: Copy + 'static {
     /// Stable 64-bit fingerprint of the type's layout.
     const SCHEMA: u64;
     /// The type's own identifier (`Tick`, `[u64; 4]`), not its module path.
@@ -109,13 +123,11 @@ impl<T: ShmSafe, const N: usize> ArrayText<T, N> {
         .push("]");
 }
 
-// SAFETY: an array of `ShmSafe` elements is `Pod` (no padding between
-// elements of a `Pod` type), holds no address because its elements hold
-// none, and its fingerprint covers the element's fingerprint and the length.
-unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N]
-where
-    [T; N]: bytemuck::Pod,
-{
+// SAFETY: an array of plain-data elements is plain data (arrays have no
+// padding between elements, and a `ShmSafe` element has none inside), holds
+// no address because its elements hold none, and its fingerprint covers the
+// element's fingerprint and the length.
+unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
     const SCHEMA: u64 = SchemaHasher::new()
         .str("array")
         .u64(T::SCHEMA)
@@ -124,6 +136,32 @@ where
     const NAME: &'static str = ArrayText::<T, N>::NAME.as_str();
     const LAYOUT: &'static str = ArrayText::<T, N>::LAYOUT.as_str();
 }
+
+/// A value of all zero bytes.
+#[cfg(any(test, loom))]
+pub(crate) fn zeroed<T: ShmSafe>() -> T {
+    // SAFETY: every bit pattern, all zeros included, is a valid `T`: the
+    // `ShmSafe` contract.
+    unsafe { core::mem::zeroed() }
+}
+
+/// The fingerprint of a field marked `#[shm(pod)]`: a `bytemuck::Pod` type
+/// of another crate, known by its name (as written, without its path),
+/// size and alignment.
+#[doc(hidden)]
+pub const fn pod_schema(name: &str, size: usize, align: usize) -> u64 {
+    SchemaHasher::new()
+        .str("pod")
+        .str(name)
+        .usize(size)
+        .usize(align)
+        .finish()
+}
+
+/// Proves, at compile time, that a field marked `#[shm(pod)]` is
+/// `bytemuck::Pod`.
+#[doc(hidden)]
+pub const fn assert_pod<T: bytemuck::Pod>() {}
 
 /// Capacity of a generated name or layout text; longer texts end in `...`.
 pub const TEXT_CAP: usize = 1024;

@@ -2,7 +2,9 @@
 
 use shmchan::ShmSafe;
 
-#[derive(Clone, Copy, Debug, PartialEq, ShmSafe)]
+/// With bytemuck's derives beside `ShmSafe`, as a type that already had them
+/// gains it.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, ShmSafe)]
 #[repr(C)]
 struct Tick {
     ts: u64,
@@ -30,19 +32,19 @@ fn name_and_layout_describe_the_struct() {
 }
 
 #[test]
-fn derived_type_is_pod() {
+fn a_type_deriving_bytemuck_beside_shm_safe_is_both() {
     let tick = Tick {
         ts: 1,
         px: 2.5,
         qty: 3,
         side: 4,
     };
-    let bytes = shmchan::__private::bytemuck::bytes_of(&tick);
+    let bytes = bytemuck::bytes_of(&tick);
     assert_eq!(bytes.len(), 24);
     assert_eq!(bytes[..8], 1u64.to_ne_bytes());
-    let back: Tick = shmchan::__private::bytemuck::pod_read_unaligned(bytes);
+    let back: Tick = bytemuck::pod_read_unaligned(bytes);
     assert_eq!(back, tick);
-    let zero: Tick = shmchan::__private::bytemuck::Zeroable::zeroed();
+    let zero: Tick = bytemuck::Zeroable::zeroed();
     assert_eq!(
         zero,
         Tick {
@@ -233,8 +235,7 @@ fn transparent_struct_over_u64() {
     assert_eq!(Seq::NAME, "Seq");
     assert_eq!(Seq::LAYOUT, "Seq{0:u64@0}");
     assert_ne!(Seq::SCHEMA, u64::SCHEMA);
-    let bytes = shmchan::__private::bytemuck::bytes_of(&Seq(7));
-    assert_eq!(bytes, 7u64.to_ne_bytes());
+    assert_eq!(core::mem::size_of::<Seq>(), 8);
 }
 
 #[test]

@@ -47,6 +47,12 @@ pub(crate) fn layout(ident: &Ident, fields: &[Field], repr: &Repr) -> TokenStrea
 /// the compiler reports one error per field rather than one per use.
 fn field_is_shm_safe(field: &Field) -> TokenStream {
     let ty = field.ty;
+    if field.pod {
+        // A `#[shm(pod)]` field: `bytemuck::Pod` instead.
+        return quote_spanned! {ty.span()=>
+            const _: () = ::shmchan::__private::assert_pod::<#ty>();
+        };
+    }
     quote_spanned! {ty.span()=>
         const _: ::core::primitive::u64 = <#ty as ::shmchan::ShmSafe>::SCHEMA;
     }

@@ -13,11 +13,11 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let data = struct_data(input)?;
     reject_generics(&input.generics)?;
     let repr = repr::Repr::parse(&input.attrs, &input.ident)?;
-    let fields = fields::collect(&data.fields);
+    let fields = fields::collect(&data.fields)?;
     if fields.is_empty() {
         return Err(no_fields(&input.ident));
     }
-    let impls = impls(&input.ident, &fields);
+    let impls = impls(&input.ident, &fields)?;
     let checks = checks::layout(&input.ident, &fields, &repr);
     Ok(quote! {
         #impls
@@ -71,41 +71,36 @@ fn no_fields(ident: &Ident) -> Error {
     )
 }
 
-/// The three `unsafe impl`s.
+/// The `unsafe impl` of `ShmSafe`.
 ///
-/// Their `// SAFETY:` comments are written in the template, for the reader
-/// of this macro: comments do not survive into a token stream. Each relies
-/// on facts that the generated checks (`crate::checks`) and the `repr` test
+/// Its `// SAFETY:` comment is written in the template, for the reader of
+/// this macro: comments do not survive into a token stream. It relies on
+/// facts that the generated checks (`crate::checks`) and the `repr` test
 /// (`crate::repr`) establish; if one fails, the crate does not compile, so
-/// these impls never exist for a type that breaks them.
-fn impls(ident: &Ident, fields: &[Field]) -> TokenStream {
+/// the impl never exists for a type that breaks them.
+///
+/// Nothing of bytemuck's is implemented: a type may derive `bytemuck::Pod`
+/// beside `ShmSafe`, or not, and its crate need not depend on bytemuck.
+fn impls(ident: &Ident, fields: &[Field]) -> syn::Result<TokenStream> {
     let name = fields::ident_text(ident);
-    let schema = fingerprint::schema(ident, fields);
-    let layout = fingerprint::layout(ident, fields);
-    quote! {
-        // SAFETY: all-zero bytes are a valid value: every field's type is
-        // `ShmSafe`, hence `Pod`, hence `Zeroable`, and there are no padding
-        // bytes (checked).
-        #[automatically_derived]
-        unsafe impl ::shmchan::__private::bytemuck::Zeroable for #ident {}
-
-        // SAFETY: every field's type is `Pod` (checked through `ShmSafe`);
-        // the layout is fixed by `repr(C)` or `repr(transparent)` (checked by
-        // the macro); there is no padding between fields nor after the last
-        // (checked), and in a packed struct every field is aligned (checked);
-        // `Copy + 'static` are supertraits, checked by the compiler.
-        #[automatically_derived]
-        unsafe impl ::shmchan::__private::bytemuck::Pod for #ident {}
-
-        // SAFETY: the struct is `Pod` (above); it holds no address or other
-        // process-local handle because none of its fields does (they are
-        // `ShmSafe`); `SCHEMA` covers the identifier, size, alignment, and
-        // every field's name, offset and `SCHEMA`, and nothing else.
+    let schema = fingerprint::schema(ident, fields)?;
+    let layout = fingerprint::layout(ident, fields)?;
+    Ok(quote! {
+        // SAFETY: every bit pattern is a valid value and no byte is padding:
+        // every field's type is `ShmSafe` (or, marked `#[shm(pod)]`,
+        // `bytemuck::Pod`), both of which promise plain data, and there are
+        // no padding bytes between fields nor after the last (checked); the
+        // layout is fixed by `repr(C)` or `repr(transparent)` (checked by the
+        // macro), and in a packed struct every field is aligned (checked);
+        // `Copy + 'static` are supertraits, checked by the compiler. It holds
+        // no address or other process-local handle because none of its
+        // fields does. `SCHEMA` covers the identifier, size, alignment, and
+        // every field's name, offset and fingerprint, and nothing else.
         #[automatically_derived]
         unsafe impl ::shmchan::ShmSafe for #ident {
             const SCHEMA: ::core::primitive::u64 = #schema;
             const NAME: &'static ::core::primitive::str = #name;
             const LAYOUT: &'static ::core::primitive::str = #layout;
         }
-    }
+    })
 }

@@ -18,9 +18,8 @@ mod repr;
 
 use proc_macro::TokenStream;
 
-/// Implements `shmchan::ShmSafe` (and `bytemuck::Pod` and
-/// `bytemuck::Zeroable`) for a struct whose values can be copied, bit for
-/// bit, into another process.
+/// Implements `shmchan::ShmSafe` for a struct whose values can be copied,
+/// bit for bit, into another process.
 ///
 /// # What it generates
 ///
@@ -34,10 +33,8 @@ use proc_macro::TokenStream;
 ///
 /// the derive emits
 ///
-/// - `unsafe impl bytemuck::Zeroable` and `unsafe impl bytemuck::Pod`, so do
-///   not derive those as well. `Pod` needs `Copy`, so derive `Clone` and
-///   `Copy` next to `ShmSafe`;
-/// - `unsafe impl shmchan::ShmSafe`, with
+/// - `unsafe impl shmchan::ShmSafe` (which needs `Copy`: derive `Clone` and
+///   `Copy` next to it), with
 ///   - `NAME = "Tick"`: the struct's identifier, without its module path;
 ///   - `LAYOUT = "Tick{ts:u64@0,px:f64@8,qty:u32@16,side:u32@20}"`: each
 ///     field's name, the `NAME` of its type, and its offset;
@@ -46,8 +43,27 @@ use proc_macro::TokenStream;
 ///     and `SCHEMA`. The module path is not part of it, so two programs that
 ///     define the same struct in differently named modules or crates agree;
 /// - `const` assertions that stop the compilation, pointing at the field or
-///   attribute at fault, unless the layout holds what the `unsafe impl`s
-///   promise.
+///   attribute at fault, unless the layout holds what the `unsafe impl`
+///   promises.
+///
+/// Nothing of bytemuck's: a type that derives `bytemuck::Pod` and
+/// `bytemuck::Zeroable` can derive `ShmSafe` beside them, and one that
+/// derives `ShmSafe` alone needs no bytemuck dependency.
+///
+/// # Fields of other crates' `Pod` types
+///
+/// A field whose type is another crate's `bytemuck::Pod` type but not
+/// `ShmSafe` (a math library's vector, an image crate's pixel) is accepted
+/// when marked `#[shm(pod)]`. The derive then checks that it is `Pod`, and
+/// fingerprints it by its type's name as written (without the path: `Vec3`,
+/// `Point3<f32>`), its size and its alignment, which is weaker than a
+/// derived fingerprint: two such types of the same name and size match.
+///
+/// ```text
+/// #[derive(Clone, Copy, ShmSafe)]
+/// #[repr(C)]
+/// struct Pose { t: u64, #[shm(pod)] at: glam::Vec3, #[shm(pod)] look: glam::Vec3 }
+/// ```
 ///
 /// Fields of a tuple struct are named `0`, `1`, ... in `LAYOUT` and
 /// `SCHEMA`.
@@ -95,7 +111,7 @@ use proc_macro::TokenStream;
 ///     "Book{ts:u64@0,ids:[u16; 4]@8,bids:[Level; 2]@16,asks:[Level; 2]@48}"
 /// );
 /// ```
-#[proc_macro_derive(ShmSafe)]
+#[proc_macro_derive(ShmSafe, attributes(shm))]
 pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     expand::expand(&input)

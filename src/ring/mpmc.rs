@@ -115,12 +115,12 @@ pub(crate) struct Cell<T> {
 }
 
 #[cfg(any(test, loom))]
-impl<T: bytemuck::Pod> Cell<T> {
+impl<T: crate::ShmSafe> Cell<T> {
     /// A cell of zeros, to be given its sequence word by [`Queue::init`].
     pub(crate) fn zeroed() -> Self {
         Self {
             seq: AtomicU64::new(0),
-            value: UnsafeCell::new(T::zeroed()),
+            value: UnsafeCell::new(crate::shm_safe::zeroed()),
         }
     }
 }
@@ -175,7 +175,7 @@ pub(crate) struct Queue<T> {
     mask: u64,
 }
 
-impl<T: bytemuck::Pod> Queue<T> {
+impl<T: crate::ShmSafe> Queue<T> {
     /// A view of the queue at `positions` with `capacity` cells at `cells`.
     ///
     /// # Safety
@@ -537,7 +537,7 @@ pub(crate) struct HeapQueue<T> {
 }
 
 #[cfg(any(test, loom))]
-impl<T: bytemuck::Pod> HeapQueue<T> {
+impl<T: crate::ShmSafe> HeapQueue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         assert!(capacity.is_power_of_two() && capacity >= 2);
         let queue = Self {

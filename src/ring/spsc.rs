@@ -35,7 +35,7 @@ pub(crate) struct Ring<T> {
     mask: u64,
 }
 
-impl<T: bytemuck::Pod> Ring<T> {
+impl<T: crate::ShmSafe> Ring<T> {
     /// A view of the ring at `indices` with `capacity` slots at `slots`.
     ///
     /// # Safety
@@ -118,7 +118,7 @@ pub(crate) enum PopError {
     Corrupt,
 }
 
-impl<T: bytemuck::Pod> Producer<T> {
+impl<T: crate::ShmSafe> Producer<T> {
     /// Takes over the producing end of `ring`, continuing at its `tail`.
     ///
     /// # Safety
@@ -247,7 +247,7 @@ pub(crate) struct Consumer<T> {
     high_water: Cell<u64>,
 }
 
-impl<T: bytemuck::Pod> Consumer<T> {
+impl<T: crate::ShmSafe> Consumer<T> {
     /// Takes over the consuming end of `ring`, continuing at its `head`.
     ///
     /// # Safety
@@ -351,13 +351,13 @@ pub(crate) struct HeapRing<T> {
 }
 
 #[cfg(any(test, loom))]
-impl<T: bytemuck::Pod> HeapRing<T> {
+impl<T: crate::ShmSafe> HeapRing<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         assert!(capacity.is_power_of_two());
         Self {
             indices: Box::default(),
             slots: (0..capacity)
-                .map(|_| UnsafeCell::new(T::zeroed()))
+                .map(|_| UnsafeCell::new(crate::shm_safe::zeroed()))
                 .collect(),
         }
     }
