@@ -164,6 +164,11 @@ pub struct BytesTx {
     slot: usize,
     /// Sends left before the next liveness probe (see [`End::probe_tick`]).
     countdown: Cell<u32>,
+    /// For a serde channel: the room to claim for the next encoding (twice
+    /// the last one's size, within bounds), so that most encodings fit the
+    /// first claim; 0 before the first.
+    #[cfg(feature = "serde")]
+    claim_hint: Cell<usize>,
 }
 
 /// The receiving end of the byte ring.
@@ -311,9 +316,20 @@ impl End for BytesRx {
 }
 
 impl BytesTx {
+    /// The longest payload a record may carry.
+    pub(crate) fn max_len(&self) -> usize {
+        self.producer.ring().max_len() as usize
+    }
+
+    /// The room to claim for the next encoding (see `claim_hint`).
+    #[cfg(feature = "serde")]
+    pub(crate) fn claim_hint(&self) -> &Cell<usize> {
+        &self.claim_hint
+    }
+
     /// One attempt to find contiguous room for `len` payload bytes.
     #[inline]
-    fn reserve(&self, len: usize) -> Result<Reservation, Miss<()>> {
+    pub(crate) fn reserve(&self, len: usize) -> Result<Reservation, Miss<()>> {
         match self.producer.reserve(len) {
             Ok(reservation) => Ok(reservation),
             Err(ReserveError::Full) => Err(Miss::Edge(())),
@@ -325,7 +341,7 @@ impl BytesTx {
     /// The payload bytes of `reservation`. (Not under loom, whose cells
     /// hand out no raw pointers: the models write a payload word instead.)
     #[cfg(not(loom))]
-    fn payload(&self, reservation: &Reservation) -> *mut u8 {
+    pub(crate) fn payload(&self, reservation: &Reservation) -> *mut u8 {
         self.producer.ring().byte_ptr(reservation.payload())
     }
 
@@ -345,7 +361,7 @@ impl BytesTx {
         self.publish(reservation, message.len());
     }
 
-    fn publish(&self, reservation: Reservation, len: usize) {
+    pub(crate) fn publish(&self, reservation: Reservation, len: usize) {
         self.producer.commit(reservation, len);
         // Single writer: a load and a store, no read-modify-write. Relaxed:
         // a counter for people.
@@ -361,7 +377,7 @@ impl BytesTx {
 impl BytesRx {
     /// One attempt to find the next record.
     #[inline]
-    fn peek(&self) -> Result<Record, Miss<()>> {
+    pub(crate) fn peek(&self) -> Result<Record, Miss<()>> {
         match self.consumer.peek() {
             Ok(record) => Ok(record),
             Err(PeekError::Empty) => Err(Miss::Edge(())),
@@ -377,7 +393,7 @@ impl BytesRx {
     /// released, and the slice must not be used after it is: the sender may
     /// reuse the bytes from then on.
     #[cfg(not(loom))]
-    unsafe fn payload(&self, record: &Record) -> &[u8] {
+    pub(crate) unsafe fn payload(&self, record: &Record) -> &[u8] {
         let start = self.consumer.ring().byte_ptr(record.payload());
         // SAFETY: `peek` checked that the record lies inside the ring and
         // within the published bytes, and the caller promises it is not yet
@@ -385,7 +401,7 @@ impl BytesRx {
         unsafe { core::slice::from_raw_parts(start, record.len()) }
     }
 
-    fn release(&self, record: Record) {
+    pub(crate) fn release(&self, record: Record) {
         self.consumer.release(record);
         // Single writer, as for `sent`. Relaxed: a counter for people.
         let received = &self.control().received;
@@ -455,17 +471,8 @@ mod api {
         }
 
         /// A ring of `capacity` bytes, a power of two from 64 bytes to 8 GiB.
-        fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
-            let Some(options) = create else {
-                return Ok((shape(), 0));
-            };
-            let capacity = options.ring_capacity()?.max(MIN_CAPACITY);
-            if capacity > MAX_CAPACITY {
-                return Err(Error::InvalidCapacity {
-                    requested: options.capacity,
-                    reason: "a byte ring holds at most 8 GiB (its messages' lengths are 32-bit)",
-                });
-            }
+        fn spec(options: &Options, create: bool) -> Result<(Spec, u64), Error> {
+            let capacity = if create { ring_capacity(options)? } else { 0 };
             Ok((shape(), capacity))
         }
 
@@ -480,6 +487,8 @@ mod api {
                 barrier,
                 slot: segment.slot(),
                 countdown: Cell::new(PROBE_EVERY),
+                #[cfg(feature = "serde")]
+                claim_hint: Cell::new(0),
             })
         }
 
@@ -510,7 +519,27 @@ mod api {
             name: "bytes",
             layout: "bytes",
         };
-        Spec::new(Kind::Bytes, elem, core::mem::size_of::<Control>())
+        ring_shape(Kind::Bytes, elem)
+    }
+
+    /// The shape of a segment holding one byte ring, of flavor `kind`
+    /// (`Bytes`, or `Serde`, whose messages are encoded values), whose
+    /// messages `elem` describes.
+    pub(crate) fn ring_shape(kind: Kind, elem: ElemType) -> Spec {
+        Spec::new(kind, elem, core::mem::size_of::<Control>())
+    }
+
+    /// The byte ring's size to create with: a power of two from 64 bytes to
+    /// 8 GiB.
+    pub(crate) fn ring_capacity(options: &Options) -> Result<u64, Error> {
+        let capacity = options.ring_capacity()?.max(MIN_CAPACITY);
+        if capacity > MAX_CAPACITY {
+            return Err(Error::InvalidCapacity {
+                requested: options.capacity,
+                reason: "a byte ring holds at most 8 GiB (its messages' lengths are 32-bit)",
+            });
+        }
+        Ok(capacity)
     }
 
     /// The counters of a byte segment: `sent`, `received` and `len` count
@@ -562,7 +591,7 @@ mod api {
         /// The longest message this channel accepts: half its capacity, less
         /// the 8-byte record header.
         pub fn max_message_len(&self) -> usize {
-            self.tx().end.producer.ring().max_len() as usize
+            self.tx().end.max_len()
         }
 
         /// Sends a copy of `message` if there is room, without blocking.

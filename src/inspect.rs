@@ -32,9 +32,10 @@ const SHM_DIR: &str = "/dev/shm";
 pub struct Channel {
     /// Its name, without a leading `/`.
     pub name: String,
-    /// `"spsc"`, `"mpsc"`, `"mpmc"` or `"bytes"`.
+    /// `"spsc"`, `"mpsc"`, `"mpmc"`, `"bytes"` or `"serde"`.
     pub flavor: &'static str,
-    /// The message type's own name (`Tick`, `[u64; 4]`; `bytes`).
+    /// The message type's own name (`Tick`, `[u64; 4]`; `bytes`; a serde
+    /// channel's type or schema name).
     pub type_name: String,
     /// The message type's layout, as `ShmSafe::LAYOUT` gives it (cut if
     /// it was longer than the header holds).
@@ -209,6 +210,8 @@ fn shape(header: &Header) -> Option<Spec> {
         Kind::Mpsc => crate::mpsc::shape(elem, header.rings),
         Kind::Mpmc => crate::mpmc::shape(elem),
         Kind::Bytes => crate::bytes::shape(),
+        // A serde channel's elem is its schema's, as the header says.
+        Kind::Serde => crate::bytes::ring_shape(Kind::Serde, elem),
     })
 }
 
@@ -220,7 +223,7 @@ fn describe(segment: &Segment) -> Channel {
         Kind::Spsc => crate::spsc::channel_counts(segment),
         Kind::Mpsc => crate::mpsc::channel_counts(segment),
         Kind::Mpmc => crate::mpmc::channel_counts(segment),
-        Kind::Bytes => crate::bytes::channel_counts(segment),
+        Kind::Bytes | Kind::Serde => crate::bytes::channel_counts(segment),
     };
     let (mode, uid) = segment.mode_and_owner();
     Channel {

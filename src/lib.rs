@@ -43,6 +43,13 @@
 //! fingerprints the layout: opening a channel with a different type is
 //! [`Error::Incompatible`], naming the first field that differs.
 //!
+//! The derive implements nothing of bytemuck's, so it goes beside
+//! `#[derive(bytemuck::Pod, bytemuck::Zeroable)]` on one struct; a field of
+//! another crate's `bytemuck::Pod` type is marked `#[shm(pod)]` (see
+//! [`ShmSafe`](derive@ShmSafe)). Messages of any shape that derive serde's
+//! `Serialize` and `Deserialize` (strings, vectors, enums) go through
+//! `shmchan::serde`, behind the cargo feature `serde`.
+//!
 //! # Flavors
 //!
 //! | module | senders | receivers | order |
@@ -51,6 +58,7 @@
 //! | [`mpsc`] | up to the shard count (default 16), each with a ring of its own | one at a time | FIFO per sender |
 //! | [`mpmc`] | any number of threads, in up to 64 processes (`Clone`) | likewise | FIFO (in the order sends claimed their cells) |
 //! | [`bytes`] (variable-length `&[u8]` messages) | one at a time | one at a time | FIFO |
+//! | `serde` (values of a serde type; feature `serde`) | one at a time | one at a time | FIFO |
 //!
 //! To see channels from outside, [`inspect`] reads segments without
 //! attaching to them; the `shmchan` command-line tool (`cli/`) is built on
@@ -95,6 +103,8 @@ mod primitive;
 mod ring;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(all(feature = "serde", not(loom)))]
+pub mod serde;
 mod shm_safe;
 pub mod spsc;
 #[cfg(not(loom))]

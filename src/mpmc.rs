@@ -510,16 +510,17 @@ mod api {
 
         /// Slots 0 to 63 are senders', 64 to 127 receivers'. The capacity
         /// is at least 2 (see `ring::mpmc`).
-        fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
+        fn spec(options: &Options, create: bool) -> Result<(Spec, u64), Error> {
             let mut spec = shape(ElemType::of::<T>());
             debug_assert_eq!(
                 (spec.slot_size, spec.slot_align),
                 (size_of::<Cell<T>>(), align_of::<Cell<T>>())
             );
             spec.init_ring = Some(init_cells::<T>);
-            let capacity = match create {
-                Some(options) => options.ring_capacity()?.max(2),
-                None => 0,
+            let capacity = if create {
+                options.ring_capacity()?.max(2)
+            } else {
+                0
             };
             Ok((spec, capacity))
         }

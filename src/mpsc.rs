@@ -375,13 +375,12 @@ mod api {
         }
 
         /// An opener takes the shard count from the header.
-        fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
-            let shards = match create {
-                Some(options) => shard_count(options)?,
-                None => 0,
-            };
-            let spec = shape(ElemType::of::<T>(), shards);
-            Ok((spec, create.map_or(Ok(0), Options::ring_capacity)?))
+        fn spec(options: &Options, create: bool) -> Result<(Spec, u64), Error> {
+            if !create {
+                return Ok((shape(ElemType::of::<T>(), 0), 0));
+            }
+            let shards = shard_count(options)?;
+            Ok((shape(ElemType::of::<T>(), shards), options.ring_capacity()?))
         }
 
         fn attach_tx(segment: &Segment, barrier: Barrier) -> Result<RingTx<T>, Error> {

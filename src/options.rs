@@ -25,6 +25,10 @@ pub struct Options {
     pub(crate) mode: u32,
     pub(crate) spin: Duration,
     pub(crate) shards: usize,
+    /// For `shmchan::serde`: the schema name and version to record and
+    /// check, instead of the type's name.
+    #[cfg(feature = "serde")]
+    pub(crate) schema: Option<(String, u32)>,
 }
 
 impl Options {
@@ -48,6 +52,8 @@ impl Options {
             mode: Self::DEFAULT_MODE,
             spin: Self::DEFAULT_SPIN,
             shards: Self::DEFAULT_SHARDS,
+            #[cfg(feature = "serde")]
+            schema: None,
         }
     }
 
@@ -78,6 +84,18 @@ impl Options {
     /// channel's life. Ignored by `open` and by the other flavors.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
+        self
+    }
+
+    /// For [`serde`](crate::serde) channels: the schema name and version
+    /// that `create` records and `open` checks (opening with another is
+    /// [`Error::Incompatible`](crate::Error::Incompatible), naming both),
+    /// instead of the message type's name. Use it when two programs name
+    /// the type differently, or to version a type whose name stays. Ignored
+    /// by the other flavors. (With the cargo feature `serde`.)
+    #[cfg(feature = "serde")]
+    pub fn schema(mut self, name: &str, version: u32) -> Self {
+        self.schema = Some((name.to_owned(), version));
         self
     }
 

@@ -404,9 +404,9 @@ mod api {
             T::NAME
         }
 
-        fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error> {
-            let spec = shape(ElemType::of::<T>());
-            Ok((spec, create.map_or(Ok(0), Options::ring_capacity)?))
+        fn spec(options: &Options, create: bool) -> Result<(Spec, u64), Error> {
+            let capacity = if create { options.ring_capacity()? } else { 0 };
+            Ok((shape(ElemType::of::<T>()), capacity))
         }
 
         fn attach_tx(segment: &Segment, barrier: Barrier) -> Result<RingTx<T>, Error> {

@@ -200,6 +200,94 @@ impl Chan for Bytes {
     }
 }
 
+/// The serde flavor, carrying `u64`s (postcard varints).
+#[cfg(feature = "serde")]
+struct Serde;
+
+#[cfg(feature = "serde")]
+impl Chan for Serde {
+    const FLAVOR: &'static str = "serde";
+    type Tx = shmchan::serde::Sender<u64>;
+    type Rx = shmchan::serde::Receiver<u64>;
+    fn create_rx(name: &str, options: &Options) -> Result<Self::Rx, Error> {
+        shmchan::serde::Receiver::create_with(name, options)
+    }
+    fn create_tx(name: &str, options: &Options) -> Result<Self::Tx, Error> {
+        shmchan::serde::Sender::create_with(name, options)
+    }
+    fn open_rx(name: &str) -> Result<Self::Rx, Error> {
+        shmchan::serde::Receiver::open(name)
+    }
+    fn open_tx(name: &str) -> Result<Self::Tx, Error> {
+        shmchan::serde::Sender::open(name)
+    }
+    fn try_send(tx: &Self::Tx, value: u64) -> Result<(), TrySendError<u64>> {
+        use shmchan::serde::TrySendError as E;
+        tx.try_send(&value).map_err(|err| match err {
+            E::Full => TrySendError::Full(value),
+            E::Disconnected => TrySendError::Disconnected(value),
+            other => panic!("a u64 refused: {other}"),
+        })
+    }
+    fn send(tx: &Self::Tx, value: u64) -> Result<(), SendError<u64>> {
+        tx.send(&value).map_err(|err| match err {
+            shmchan::serde::SendError::Disconnected => SendError(value),
+            other => panic!("a u64 refused: {other}"),
+        })
+    }
+    fn send_timeout(
+        tx: &Self::Tx,
+        value: u64,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<u64>> {
+        use shmchan::serde::SendTimeoutError as E;
+        tx.send_timeout(&value, timeout).map_err(|err| match err {
+            E::Timeout => SendTimeoutError::Timeout(value),
+            E::Disconnected => SendTimeoutError::Disconnected(value),
+            other => panic!("a u64 refused: {other}"),
+        })
+    }
+    fn try_recv(rx: &mut Self::Rx) -> Result<u64, TryRecvError> {
+        use shmchan::serde::TryRecvError as E;
+        rx.try_recv().map_err(|err| match err {
+            E::Empty => TryRecvError::Empty,
+            E::Disconnected => TryRecvError::Disconnected,
+            E::Decode(err) => panic!("{err}"),
+        })
+    }
+    fn recv(rx: &mut Self::Rx) -> Result<u64, RecvError> {
+        rx.recv().map_err(|err| match err {
+            shmchan::serde::RecvError::Disconnected => RecvError,
+            shmchan::serde::RecvError::Decode(err) => panic!("{err}"),
+        })
+    }
+    fn recv_timeout(rx: &mut Self::Rx, timeout: Duration) -> Result<u64, RecvTimeoutError> {
+        use shmchan::serde::RecvTimeoutError as E;
+        rx.recv_timeout(timeout).map_err(|err| match err {
+            E::Timeout => RecvTimeoutError::Timeout,
+            E::Disconnected => RecvTimeoutError::Disconnected,
+            E::Decode(err) => panic!("{err}"),
+        })
+    }
+    fn iter(rx: &Self::Rx) -> Vec<u64> {
+        rx.iter().collect()
+    }
+    fn try_iter(rx: &Self::Rx) -> Vec<u64> {
+        rx.try_iter().collect()
+    }
+    fn stats(rx: &Self::Rx) -> Stats {
+        rx.stats()
+    }
+    fn stats_tx(tx: &Self::Tx) -> Stats {
+        tx.stats()
+    }
+    /// A ring of as many 16-byte records (a varint below 2^56 and its
+    /// header fit in 16).
+    fn options(messages: usize) -> Options {
+        Options::new().capacity((messages * 16).max(64))
+    }
+}
+
 /// Runs `body` with the [`Chan`] named `flavor`.
 macro_rules! with_flavor {
     ($flavor:expr, $chan:ident => $body:expr) => {
@@ -218,6 +306,11 @@ macro_rules! with_flavor {
             }
             "bytes" => {
                 type $chan = Bytes;
+                $body
+            }
+            #[cfg(feature = "serde")]
+            "serde" => {
+                type $chan = Serde;
                 $body
             }
             other => panic!("no flavor {other}"),
@@ -1009,3 +1102,5 @@ macro_rules! contract {
 }
 
 contract!(spsc: Spsc, mpsc: Mpsc, mpmc: Mpmc, bytes: Bytes);
+#[cfg(feature = "serde")]
+contract!(serde: Serde);

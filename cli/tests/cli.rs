@@ -71,7 +71,8 @@ fn peer() {
         let count: u64 = args.get(1).map_or(0, |n| n.parse().unwrap());
         match role {
             // Creates a channel of the flavor `args[2]` (capacity 64 of
-            // u64, bytes: 1 KiB), both ends here, sends `count`, holds.
+            // u64, bytes and serde `String`s: 1 KiB), both ends here, sends
+            // `count`, holds.
             "hold" => match args[2].as_str() {
                 "spsc" => {
                     let (tx, rx) = spsc::channel::<u64>(name, 64).unwrap();
@@ -91,6 +92,11 @@ fn peer() {
                 "bytes" => {
                     let (tx, rx) = bytes::channel(name, 1024).unwrap();
                     (0..count).for_each(|i| tx.send(&i.to_le_bytes()).unwrap());
+                    sleep_forever((tx, rx))
+                }
+                "serde" => {
+                    let (tx, rx) = shmchan::serde::channel::<String>(name, 1024).unwrap();
+                    (0..count).for_each(|i| tx.send(&format!("message {i}")).unwrap());
                     sleep_forever((tx, rx))
                 }
                 other => panic!("no flavor {other}"),
@@ -115,11 +121,12 @@ fn peer() {
     });
 }
 
-const FLAVORS: [(&str, &str, u64); 4] = [
+const FLAVORS: [(&str, &str, u64); 5] = [
     ("spsc", "u64", 64),
     ("mpsc", "u64", 64),
     ("mpmc", "u64", 64),
     ("bytes", "bytes", 1024),
+    ("serde", "String", 1024),
 ];
 
 /// `ls` and `stat` describe channels of every flavor held by another

@@ -39,10 +39,10 @@ pub trait Flavor: Sealed + Sized + 'static {
     #[doc(hidden)]
     fn type_name() -> &'static str;
     /// The segment to create with `options` and its capacity per ring (in
-    /// the ring's own units), or, given `None`, what to expect of one to
-    /// open (its capacity then comes from the header).
+    /// the ring's own units), or, not to `create`, what to expect of one to
+    /// open (its capacity then comes from the header, 0 here).
     #[doc(hidden)]
-    fn spec(create: Option<&Options>) -> Result<(Spec, u64), Error>;
+    fn spec(options: &Options, create: bool) -> Result<(Spec, u64), Error>;
     /// Lays a sender's end over `segment`, in which it holds a sender's slot.
     #[doc(hidden)]
     fn attach_tx(segment: &Segment, barrier: Barrier) -> Result<Self::Tx, Error>;
@@ -101,7 +101,7 @@ impl<E: End> Attached<E> {
         side: Side,
         attach: AttachFn<E>,
     ) -> Result<Self, Error> {
-        let (spec, capacity) = F::spec(Some(options))?;
+        let (spec, capacity) = F::spec(options, true)?;
         let segment = Segment::create(
             name,
             &spec,
@@ -121,7 +121,7 @@ impl<E: End> Attached<E> {
         side: Side,
         attach: AttachFn<E>,
     ) -> Result<Self, Error> {
-        let (spec, _) = F::spec(None)?;
+        let (spec, _) = F::spec(options, false)?;
         Self::attach(Segment::open(name, &spec, side)?, options, attach)
     }
 

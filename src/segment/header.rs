@@ -52,6 +52,8 @@ pub(crate) enum Flavor {
     Mpsc = 2,
     Mpmc = 3,
     Bytes = 4,
+    /// A byte ring of encoded values (`shmchan::serde`).
+    Serde = 5,
 }
 
 impl Flavor {
@@ -61,6 +63,7 @@ impl Flavor {
             2 => Some(Self::Mpsc),
             3 => Some(Self::Mpmc),
             4 => Some(Self::Bytes),
+            5 => Some(Self::Serde),
             _ => None,
         }
     }
@@ -72,6 +75,7 @@ impl Flavor {
             Self::Mpsc => "shmchan::mpsc",
             Self::Mpmc => "shmchan::mpmc",
             Self::Bytes => "shmchan::bytes",
+            Self::Serde => "shmchan::serde",
         }
     }
 }
@@ -387,6 +391,14 @@ fn check_type(header: &Header, want: &ElemType) -> Result<(), String> {
     }
     let found_name = header.type_name();
     let found_layout = header.layout_text();
+    if Flavor::from_u32(header.flavor) == Some(Flavor::Serde) {
+        // Encoded values: a name and a schema version, no layout to compare.
+        return Err(format!(
+            "it carries `{found_name}` ({found_layout}), this endpoint expects `{}` ({}); use \
+             the same type in every process, or the same Options::schema",
+            want.name, want.layout
+        ));
+    }
     let mut detail = format!(
         "it carries `{found_name}` ({} bytes, align {}), this endpoint expects `{}` ({} bytes, align {})",
         header.elem_size, header.elem_align, want.name, want.size, want.align
