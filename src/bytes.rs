@@ -284,6 +284,14 @@ impl End for BytesTx {
     fn is_full(&self) -> bool {
         self.no_room()
     }
+
+    /// Room for an empty message at least: a longer one may still wait.
+    fn ready(&self) -> bool {
+        // A corrupt ring is ready: the send fails at once.
+        let ring = self.ring();
+        ring.len()
+            .map_or(true, |queued| ring.capacity().saturating_sub(queued) >= 8)
+    }
 }
 
 impl End for BytesRx {
@@ -312,6 +320,11 @@ impl End for BytesRx {
 
     fn is_full(&self) -> bool {
         self.no_room()
+    }
+
+    fn ready(&self) -> bool {
+        // A corrupt ring is ready: the receive fails at once.
+        self.ring().len().map_or(true, |queued| queued > 0)
     }
 }
 

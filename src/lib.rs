@@ -103,6 +103,8 @@ mod primitive;
 mod ring;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(not(loom))]
+mod select;
 #[cfg(all(feature = "serde", not(loom)))]
 pub mod serde;
 mod shm_safe;
@@ -118,6 +120,8 @@ pub use error::{
 pub use options::Options;
 #[cfg(not(loom))]
 pub use segment::unlink;
+#[cfg(not(loom))]
+pub use select::{ReadyTimeoutError, Select, TryReadyError};
 pub use shm_safe::ShmSafe;
 pub use shmchan_derive::ShmSafe;
 #[cfg(not(loom))]

@@ -19,11 +19,11 @@
 use crate::endpoint::link::{Link, Place};
 use crate::endpoint::locks::{LockTable, Locks};
 use crate::endpoint::roster::{self, EndpointSlot, Roster, Side};
-use crate::endpoint::rule::Endpoint;
+use crate::endpoint::rule::{Endpoint, RecvWatch, SendWatch};
 use crate::error::{RecvTimeoutError, TryRecvError, TrySendError};
 use crate::ring::spsc::{Consumer, HeapRing, PopError, Producer, PushError};
 use crate::spsc::{RingRx, RingTx};
-use crate::wait::{Barrier, Doorbell};
+use crate::wait::{block_on_any, Barrier, Doorbell, Wait, Watch};
 use core::ops::Range;
 use core::time::Duration;
 use loom::sync::Arc;
@@ -339,6 +339,78 @@ fn a_receive_that_times_out_loses_nothing() {
     });
 }
 
+/// Waiting on two channels at once (`Select`): the waiter announces itself
+/// on both doorbells, re-checks both, then sleeps on both words in one
+/// wait; a send on either, at any point of that, wakes it or is seen by
+/// the re-check.
+#[test]
+fn a_waiter_on_two_channels_is_woken_by_a_send_on_either() {
+    loom::model(|| {
+        let (a, b) = (Spsc::new(1), Spsc::new(1));
+        let (rx_a, rx_b) = (a.receiver(), b.receiver());
+        let peer = b.clone();
+        let sender = thread::spawn(move || {
+            let tx = peer.sender();
+            tx.send(3, None).unwrap();
+        });
+        let ops: [&dyn Watch; 2] = [&RecvWatch(&rx_a), &RecvWatch(&rx_b)];
+        let wait = Wait {
+            spin: Duration::ZERO,
+            deadline: None,
+        };
+        assert_eq!(block_on_any(&ops, 0, wait), Some(1));
+        assert_eq!(rx_b.try_recv(), Ok(3));
+        sender.join().unwrap();
+        // The waiter left both counts as it found them.
+        assert_eq!((a.not_empty.sleepers(), b.not_empty.sleepers()), (0, 0));
+    });
+}
+
+/// A channel whose sender leaves while the waiter sleeps on it and another
+/// is ready: it would fail at once, so it is ready.
+#[test]
+fn a_waiter_on_two_channels_sees_a_sender_leave() {
+    loom::model(|| {
+        let (a, b) = (Spsc::new(1), Spsc::new(1));
+        let (rx_a, rx_b) = (a.receiver(), b.receiver());
+        let tx_b = b.sender();
+        let sender = thread::spawn(move || tx_b.leave());
+        let ops: [&dyn Watch; 2] = [&RecvWatch(&rx_a), &RecvWatch(&rx_b)];
+        let wait = Wait {
+            spin: Duration::ZERO,
+            deadline: None,
+        };
+        assert_eq!(block_on_any(&ops, 0, wait), Some(1));
+        assert_eq!(rx_b.try_recv(), Err(TryRecvError::Disconnected));
+        sender.join().unwrap();
+    });
+}
+
+/// A sender waiting for room on one channel and a message on another: the
+/// receive on the full one frees room and wakes it.
+#[test]
+fn a_waiter_for_room_and_a_message_is_woken_by_a_receive() {
+    loom::model(|| {
+        let (a, b) = (Spsc::new(1), Spsc::new(1));
+        let (rx_a, tx_a) = (a.receiver(), a.sender());
+        let rx_b = b.receiver();
+        tx_a.send(1, None).unwrap();
+        let receiver = thread::spawn(move || {
+            assert_eq!(rx_a.recv(None), Ok(1));
+            rx_a
+        });
+        let ops: [&dyn Watch; 2] = [&RecvWatch(&rx_b), &SendWatch(&tx_a)];
+        let wait = Wait {
+            spin: Duration::ZERO,
+            deadline: None,
+        };
+        assert_eq!(block_on_any(&ops, 0, wait), Some(1));
+        assert_eq!(tx_a.try_send(2), Ok(()));
+        let rx_a = receiver.join().unwrap();
+        assert_eq!(rx_a.try_recv(), Ok(2));
+    });
+}
+
 mod bytes {
     //! The byte ring's publish/release protocol, wrap marker included.
 
@@ -479,12 +551,12 @@ mod mpsc {
     //! the one doorbell both senders ring.
 
     use super::{Table, RECEIVER};
-    use crate::endpoint::rule::Endpoint;
+    use crate::endpoint::rule::{Endpoint, RecvWatch, SendWatch};
     use crate::error::RecvTimeoutError;
     use crate::mpsc::ShardsRx;
     use crate::ring::spsc::{Consumer, HeapRing, Producer};
     use crate::spsc::RingTx;
-    use crate::wait::{Barrier, Doorbell};
+    use crate::wait::{block_on_any, Barrier, Doorbell, Wait, Watch};
     use loom::sync::Arc;
     use loom::thread;
 
@@ -570,7 +642,7 @@ mod mpmc {
 
     use super::Table;
     use crate::endpoint::roster::Side;
-    use crate::endpoint::rule::Endpoint;
+    use crate::endpoint::rule::{Endpoint, RecvWatch, SendWatch};
     use crate::error::{RecvTimeoutError, TrySendError};
     use crate::mpmc::{HeapMpmc, QueueEnd};
     use loom::sync::Arc;

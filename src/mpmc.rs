@@ -292,6 +292,16 @@ impl<T: ShmSafe> End for QueueEnd<T> {
     fn is_full(&self) -> bool {
         self.queue.len() >= self.queue.capacity()
     }
+
+    /// A cell to claim: a message for a receiver (perhaps still being
+    /// written, or left claimed by a dead sender, which the receive then
+    /// waits for or frees), room for a sender.
+    fn ready(&self) -> bool {
+        match self.side {
+            Side::Receiver => self.queue.len() > 0,
+            Side::Sender => self.queue.len() < self.queue.capacity(),
+        }
+    }
 }
 
 impl<T: ShmSafe> Push<T> for QueueEnd<T> {

@@ -238,6 +238,13 @@ impl<T: ShmSafe> End for ShardsRx<T> {
             .iter()
             .any(|shard| shard.ring().len().unwrap_or(0) >= shard.ring().capacity())
     }
+
+    fn ready(&self) -> bool {
+        // A corrupt ring is ready: the receive fails at once.
+        self.shards
+            .iter()
+            .any(|shard| shard.ring().len().map_or(true, |len| len > 0))
+    }
 }
 
 impl<T: ShmSafe> Pop<T> for ShardsRx<T> {

@@ -189,6 +189,12 @@ impl<T: ShmSafe> End for RingTx<T> {
     fn is_full(&self) -> bool {
         self.len() >= self.capacity()
     }
+
+    fn ready(&self) -> bool {
+        // A corrupt ring is ready: the send fails at once.
+        let ring = self.ring();
+        ring.len().map_or(true, |len| len < ring.capacity())
+    }
 }
 
 impl<T: ShmSafe> Push<T> for RingTx<T> {
@@ -284,6 +290,11 @@ impl<T: ShmSafe> End for RingRx<T> {
 
     fn is_full(&self) -> bool {
         self.len() >= self.capacity()
+    }
+
+    fn ready(&self) -> bool {
+        // A corrupt ring is ready: the receive fails at once.
+        self.ring().len().map_or(true, |len| len > 0)
     }
 }
 

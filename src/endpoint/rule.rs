@@ -16,7 +16,7 @@
 use super::link::Link;
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::primitive::AtomicU32;
-use crate::wait::{block_on, Blocked, Doorbell, Phase, Wait};
+use crate::wait::{block_on, Barrier, Blocked, Doorbell, Phase, Wait, Watch};
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
 use std::time::Instant;
@@ -99,6 +99,10 @@ pub trait End {
     fn len(&self) -> usize;
     /// Whether a send would wait now (a hint).
     fn is_full(&self) -> bool;
+    /// Whether this end's operation would not wait now: a message to take
+    /// (a receiving end) or room (a sending end), or a corrupt ring, on
+    /// which the operation fails at once. Reads the shared indices only.
+    fn ready(&self) -> bool;
 }
 
 /// A typed sending end: one message, or as many as fit.
@@ -539,5 +543,60 @@ impl<E: End> Endpoint<E> {
             }
         }
         self.take_until(None, || self.end.pop_into(out))
+    }
+}
+
+/// A receive on an endpoint, as one of the operations a waiter on many
+/// channels waits for ([`Select`](crate::Select), async): ready when a
+/// message is there, or when a receive would fail at once (the senders
+/// gone, the endpoint unusable).
+pub(crate) struct RecvWatch<'a, E>(pub(crate) &'a Endpoint<E>);
+
+/// A send on an endpoint, as a [`Watch`]: ready when there is room, or
+/// when a send would fail at once (the receivers gone, the endpoint
+/// unusable).
+pub(crate) struct SendWatch<'a, E>(pub(crate) &'a Endpoint<E>);
+
+impl<E: End> Watch for RecvWatch<'_, E> {
+    fn bell(&self) -> &Doorbell {
+        self.0.end.bell()
+    }
+    fn tally(&self) -> Option<&AtomicU32> {
+        self.0.end.tally()
+    }
+    fn barrier(&self) -> Barrier {
+        self.0.link.barrier
+    }
+    fn spin(&self) -> Duration {
+        self.0.link.spin
+    }
+    fn ready(&self) -> bool {
+        let link = &self.0.link;
+        !link.usable() || self.0.end.ready() || link.peer_gone()
+    }
+    fn check(&self) -> bool {
+        self.0.peer_gone_or_dead()
+    }
+}
+
+impl<E: End> Watch for SendWatch<'_, E> {
+    fn bell(&self) -> &Doorbell {
+        self.0.end.bell()
+    }
+    fn tally(&self) -> Option<&AtomicU32> {
+        self.0.end.tally()
+    }
+    fn barrier(&self) -> Barrier {
+        self.0.link.barrier
+    }
+    fn spin(&self) -> Duration {
+        self.0.link.spin
+    }
+    fn ready(&self) -> bool {
+        let link = &self.0.link;
+        !link.usable() || self.0.end.ready() || link.peer_gone()
+    }
+    fn check(&self) -> bool {
+        self.0.peer_gone_or_dead()
     }
 }

@@ -54,7 +54,7 @@ impl Mode {
 }
 
 /// One endpoint's half of the barrier pair, fixed when it attaches.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Barrier {
     /// Publishes need a real fence: the segment is in fence mode, or this
     /// process is not registered and so is not covered by peers' membarriers.

@@ -53,9 +53,11 @@
 
 mod barrier;
 mod futex;
+mod many;
 
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use barrier::{Barrier, Mode};
+pub(crate) use many::{block_on_any, Watch};
 
 use crate::primitive::{AtomicU32, Ordering};
 use core::time::Duration;
@@ -92,9 +94,6 @@ pub struct Doorbell {
     /// publish. Waiters clear it before every look, so a scribbled value
     /// heals at the next wake-up.
     signalled: AtomicU32,
-    /// Under loom, the condition variable that stands in for this futex word.
-    #[cfg(loom)]
-    pub(crate) parking: futex::Parking,
 }
 
 impl Doorbell {
