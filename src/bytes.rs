@@ -844,6 +844,19 @@ mod api {
             Ok(self.copy_out(record, buf))
         }
 
+        /// Receives the next message into `buf`, replacing its contents,
+        /// and returns its length, if one is waiting; without blocking.
+        /// Takes `&self`, so it works beside a [`Select`](crate::Select)
+        /// that borrows this receiver.
+        ///
+        /// # Errors
+        ///
+        /// As for [`try_recv`](Self::try_recv).
+        pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<usize, TryRecvError> {
+            let record = self.try_peek()?;
+            Ok(self.copy_out(record, buf))
+        }
+
         /// A blocking iterator of copies of the messages, ending when the
         /// channel is empty and the sender is gone.
         pub fn iter(&self) -> Iter<'_> {
@@ -978,6 +991,41 @@ mod api {
         type IntoIter = IntoIter;
         fn into_iter(self) -> IntoIter {
             IntoIter { rx: self }
+        }
+    }
+}
+
+/// async for byte channels: messages are received as `Vec<u8>` copies and
+/// sent from `Vec<u8>`s.
+#[cfg(all(feature = "async", not(loom)))]
+impl crate::endpoint::AsyncFlavor for Bytes {
+    type Item = Vec<u8>;
+    type RecvError = RecvError;
+    type SendItem = Vec<u8>;
+    type SendError = SendError;
+
+    fn try_recv_item(rx: &Receiver) -> Option<Result<Vec<u8>, RecvError>> {
+        let rx = &rx.attached().endpoint;
+        match rx.try_take(|| rx.end.peek()) {
+            Ok(record) => {
+                // SAFETY: `record` was just peeked and is released below,
+                // after the copy.
+                let message = unsafe { rx.end.payload(&record) }.to_vec();
+                rx.end.release(record);
+                Some(Ok(message))
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+        }
+    }
+
+    fn try_send_item(tx: &Sender, item: Vec<u8>) -> Result<(), crate::endpoint::Refused<Self>> {
+        use crate::endpoint::Refused;
+        match tx.try_send(&item) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full) => Err(Refused::Full(item)),
+            Err(TrySendError::Disconnected) => Err(Refused::Failed(SendError::Disconnected)),
+            Err(TrySendError::TooLarge) => Err(Refused::Failed(SendError::TooLarge)),
         }
     }
 }

@@ -60,6 +60,11 @@
 //! | [`bytes`] (variable-length `&[u8]` messages) | one at a time | one at a time | FIFO |
 //! | `serde` (values of a serde type; feature `serde`) | one at a time | one at a time | FIFO |
 //!
+//! To wait on several channels at once, [`Select`]; for async code, the
+//! cargo feature `async` gives every receiver `recv_async`, `stream` and
+//! `into_stream`, and every sender `send_async`, `sink` and `into_sink`
+//! (`shmchan::endpoint::AsyncFlavor` says what each yields and takes).
+//!
 //! To see channels from outside, [`inspect`] reads segments without
 //! attaching to them; the `shmchan` command-line tool (`cli/`) is built on
 //! it.

@@ -512,6 +512,41 @@ impl<T: Serialize + DeserializeOwned + 'static> fmt::Debug for IntoIter<T> {
     }
 }
 
+/// async for serde channels: values of `T` are received, and sent by value
+/// (the future or sink holds it until it is encoded).
+#[cfg(feature = "async")]
+impl<T: Serialize + DeserializeOwned + 'static> crate::endpoint::AsyncFlavor for Serde<T> {
+    type Item = T;
+    type RecvError = RecvError;
+    type SendItem = T;
+    type SendError = SendError;
+
+    fn try_recv_item(rx: &Receiver<T>) -> Option<Result<T, RecvError>> {
+        match rx.try_recv() {
+            Ok(value) => Some(Ok(value)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError::Disconnected)),
+            Err(TryRecvError::Decode(err)) => Some(Err(RecvError::Decode(err))),
+        }
+    }
+
+    fn try_send_item(tx: &Sender<T>, item: T) -> Result<(), crate::endpoint::Refused<Self>> {
+        use crate::endpoint::Refused;
+        match tx.try_send(&item) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full) => Err(Refused::Full(item)),
+            Err(TrySendError::Disconnected) => Err(Refused::Failed(SendError::Disconnected)),
+            Err(TrySendError::TooLarge) => Err(Refused::Failed(SendError::TooLarge)),
+            Err(TrySendError::Encode(err)) => Err(Refused::Failed(SendError::Encode(err))),
+        }
+    }
+
+    /// A message that does not decode is skipped, as by `iter`.
+    fn ends_stream(err: &RecvError) -> bool {
+        matches!(err, RecvError::Disconnected)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Errors.
 

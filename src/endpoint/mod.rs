@@ -48,6 +48,8 @@
 //! keeps its parent's lock: if the parent dies meanwhile, its peers notice
 //! only when the child lets go.)
 
+#[cfg(all(feature = "async", not(loom)))]
+mod asynch;
 pub(crate) mod fork;
 pub(crate) mod link;
 pub(crate) mod locks;
@@ -58,6 +60,10 @@ mod shell;
 #[cfg(not(loom))]
 mod typed;
 
+#[cfg(all(feature = "async", not(loom)))]
+pub use self::asynch::{
+    AsyncFlavor, IntoRecvStream, IntoSendSink, RecvFut, RecvStream, Refused, SendFut, SendSink,
+};
 #[cfg(not(loom))]
 pub use self::shell::Flavor;
 #[cfg(not(loom))]

@@ -15,6 +15,8 @@
 
 #[cfg(not(loom))]
 use super::Doorbell;
+#[cfg(not(loom))]
+use crate::primitive::AtomicU32;
 use core::time::Duration;
 
 /// Sleeps while `bell`'s futex word equals `expected`, for at most `timeout`.
@@ -23,14 +25,7 @@ use core::time::Duration;
 /// signal, or spuriously: callers re-check their condition in a loop.
 #[cfg(not(loom))]
 pub(crate) fn wait(bell: &Doorbell, expected: u32, timeout: Duration) {
-    use rustix::thread::futex;
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: timeout.subsec_nanos().into(),
-    };
-    // EAGAIN (the word changed), ETIMEDOUT and EINTR all mean "look again";
-    // no other error is possible for a valid, aligned word.
-    let _ = futex::wait(bell.seq(), futex::Flags::empty(), expected, Some(&ts));
+    wait_word(bell.seq(), expected, timeout);
 }
 
 /// Wakes up to `count` threads sleeping in [`wait`] on `bell`, in any process.
@@ -56,27 +51,49 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(1);
 /// [`POLL_INTERVAL`], and the caller's loop polls the others.
 #[cfg(not(loom))]
 pub(crate) fn wait_any(bells: &[(&Doorbell, u32)], timeout: Duration) {
+    let words: Vec<(*const AtomicU32, u32)> = bells
+        .iter()
+        .map(|&(bell, expected)| (bell.seq() as *const AtomicU32, expected))
+        .collect();
+    // SAFETY: each word is a live doorbell's, borrowed for this call.
+    unsafe { wait_words(&words, timeout) }
+}
+
+/// [`wait_any`] over raw futex words.
+///
+/// # Safety
+///
+/// Each pointer must point to a 32-bit word that was mapped when the
+/// caller last checked it. (The kernel reads the words once, when the
+/// call starts; a word unmapped by then makes the call fail with `EFAULT`,
+/// which is a return like any other. The fallback reads the first word.)
+#[cfg(not(loom))]
+pub(crate) unsafe fn wait_words(words: &[(*const AtomicU32, u32)], timeout: Duration) {
     use rustix::thread::futex;
     use std::sync::atomic::{AtomicBool, Ordering};
     /// Cleared the first time the kernel says it has no `futex_waitv`.
     static WAITV: AtomicBool = AtomicBool::new(true);
 
-    let Some(&(first, expected)) = bells.first() else {
+    let Some(&(first, expected)) = words.first() else {
         return std::thread::sleep(timeout.min(POLL_INTERVAL));
     };
+    // SAFETY: the caller's promise; the futex call reads the word with
+    // the kernel's checked user access, never through this reference
+    // after the call.
+    let first = unsafe { &*first };
     // Relaxed: a hint, set once; a stale `true` costs one ENOSYS.
-    if bells.len() == 1 || bells.len() > WAITV_MAX || !WAITV.load(Ordering::Relaxed) {
-        let timeout = if bells.len() == 1 {
+    if words.len() == 1 || words.len() > WAITV_MAX || !WAITV.load(Ordering::Relaxed) {
+        let timeout = if words.len() == 1 {
             timeout
         } else {
             timeout.min(POLL_INTERVAL)
         };
-        return wait(first, expected, timeout);
+        return wait_word(first, expected, timeout);
     }
     let mut waiters = [futex::Wait::new(); WAITV_MAX];
-    for (waiter, &(bell, expected)) in waiters.iter_mut().zip(bells) {
+    for (waiter, &(word, expected)) in waiters.iter_mut().zip(words) {
         waiter.val = expected.into();
-        waiter.uaddr = futex::WaitPtr::new(bell.seq().as_ptr().cast());
+        waiter.uaddr = futex::WaitPtr::new(word.cast_mut().cast());
         // A 32-bit word, shared between processes (no FUTEX2_PRIVATE).
         waiter.flags = futex::WaitFlags::SIZE_U32;
     }
@@ -91,17 +108,38 @@ pub(crate) fn wait_any(bells: &[(&Doorbell, u32)], timeout: Duration) {
         tv_nsec: nanos % 1_000_000_000,
     };
     let result = futex::waitv(
-        &waiters[..bells.len()],
+        &waiters[..words.len()],
         futex::WaitvFlags::empty(),
         Some(&deadline),
         rustix::time::ClockId::Monotonic,
     );
-    // A word that differed (EAGAIN), the time-out, a signal, a wake: in
-    // every case, look again. No futex_waitv: poll from now on.
+    // A word that differed (EAGAIN), the time-out, a signal, a wake, a word
+    // unmapped meanwhile (EFAULT): in every case, look again. No
+    // futex_waitv: poll from now on.
     if result == Err(rustix::io::Errno::NOSYS) {
         WAITV.store(false, Ordering::Relaxed);
-        wait(first, expected, timeout.min(POLL_INTERVAL));
+        wait_word(first, expected, timeout.min(POLL_INTERVAL));
     }
+}
+
+/// `FUTEX_WAIT` on one word (see [`wait`]).
+#[cfg(not(loom))]
+fn wait_word(word: &AtomicU32, expected: u32, timeout: Duration) {
+    use rustix::thread::futex;
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    // EAGAIN (the word changed), ETIMEDOUT and EINTR all mean "look again";
+    // no other error is possible for a valid, aligned word.
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+}
+
+/// Wakes every thread sleeping on `word` (in this process or another).
+#[cfg(all(not(loom), feature = "async"))]
+pub(crate) fn wake_word(word: &AtomicU32) {
+    use rustix::thread::futex;
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 #[cfg(loom)]

@@ -54,10 +54,14 @@
 mod barrier;
 mod futex;
 mod many;
+#[cfg(all(feature = "async", not(loom)))]
+mod waker;
 
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use barrier::{Barrier, Mode};
 pub(crate) use many::{block_on_any, Watch};
+#[cfg(all(feature = "async", not(loom)))]
+pub(crate) use waker::{poll_op, Bell, Registration};
 
 use crate::primitive::{AtomicU32, Ordering};
 use core::time::Duration;
