@@ -3,9 +3,11 @@
 //! A [`Link`] answers one question cheaply, on every operation that finds
 //! nothing to do: is the other side gone? "Gone" means that an endpoint of
 //! the other side announced itself once, and every slot of that side is
-//! vacant now. The answer is cached against the other side's version in the
-//! [`Roster`], so that it costs one load of a line nobody writes unless the
-//! other side changed; the table is read again only then.
+//! vacant now. The answer "there" is cached against the other side's
+//! version in the [`Roster`], so that it costs one load of a line nobody
+//! writes unless the other side changed; the table is read again only then,
+//! and on every look while the answer is "gone" (a peer joining again is
+//! in the table before it bumps the version).
 //!
 //! A peer that died without leaving still holds its slot's word. Finding
 //! that out costs a system call per slot (its lock), so it is done at most
@@ -192,13 +194,14 @@ impl Link {
         self.peer_gone_slow(version, watch)
     }
 
-    /// The cached "gone" for `version`, or a fresh look.
+    /// A fresh look. "Gone" is never answered from the cache: a joining
+    /// peer writes its slot word before it bumps the version, so between
+    /// the two it is attached (tools list it; it may already publish) while
+    /// the version still says gone. Reading the table again costs a few
+    /// loads, on a channel that is disconnected or changing anyway.
     #[cold]
     #[inline(never)]
-    fn peer_gone_slow(&self, version: u32, watch: u64) -> bool {
-        if watch == (u64::from(version) << 1 | 1) {
-            return true;
-        }
+    fn peer_gone_slow(&self, version: u32, _watch: u64) -> bool {
         self.look(version)
     }
 
