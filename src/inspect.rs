@@ -32,7 +32,7 @@ const SHM_DIR: &str = "/dev/shm";
 pub struct Channel {
     /// Its name, without a leading `/`.
     pub name: String,
-    /// `"spsc"`, `"mpsc"`, `"mpmc"`, `"bytes"` or `"serde"`.
+    /// `"spsc"`, `"mpsc"`, `"mpmc"`, `"bytes"`, `"serde"` or `"broadcast"`.
     pub flavor: &'static str,
     /// The message type's own name (`Tick`, `[u64; 4]`; `bytes`; a serde
     /// channel's type or schema name).
@@ -212,6 +212,9 @@ fn shape(header: &Header) -> Option<Spec> {
         Kind::Bytes => crate::bytes::shape(),
         // A serde channel's elem is its schema's, as the header says.
         Kind::Serde => crate::bytes::ring_shape(Kind::Serde, elem),
+        // Its receivers are counted in the header; the policy is not part
+        // of the shape.
+        Kind::Broadcast => crate::broadcast::shape(elem, 1, crate::broadcast::Overflow::Block),
     })
 }
 
@@ -224,6 +227,7 @@ fn describe(segment: &Segment) -> Channel {
         Kind::Mpsc => crate::mpsc::channel_counts(segment),
         Kind::Mpmc => crate::mpmc::channel_counts(segment),
         Kind::Bytes | Kind::Serde => crate::bytes::channel_counts(segment),
+        Kind::Broadcast => crate::broadcast::channel_counts(segment),
     };
     let (mode, uid) = segment.mode_and_owner();
     Channel {

@@ -59,6 +59,7 @@
 //! | [`mpmc`] | any number of threads, in up to 64 processes (`Clone`) | likewise | FIFO (in the order sends claimed their cells) |
 //! | [`bytes`] (variable-length `&[u8]` messages) | one at a time | one at a time | FIFO |
 //! | `serde` (values of a serde type; feature `serde`) | one at a time | one at a time | FIFO |
+//! | [`broadcast`] (publish-subscribe) | one at a time | up to 64, each getting every message | FIFO per receiver |
 //!
 //! To wait on several channels at once, [`Select`]; for async code, the
 //! cargo feature `async` gives every receiver `recv_async`, `stream` and
@@ -93,6 +94,7 @@
 // Lets the derive's `::shmchan::` paths resolve inside this crate's own tests.
 extern crate self as shmchan;
 
+pub mod broadcast;
 pub mod bytes;
 pub mod endpoint;
 mod error;

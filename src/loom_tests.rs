@@ -883,3 +883,213 @@ mod mpmc {
         });
     }
 }
+
+mod broadcast {
+    //! The broadcast ring through its ends: the block hand-off (the sender
+    //! waits for the slowest receiver, and a receiver that joins while it
+    //! works from an old scan is never lapped), and the overwrite seqlock
+    //! (a receiver racing an overwrite never returns a torn message).
+
+    use super::{Table, RECEIVER, SENDER};
+    use crate::broadcast::{BroadcastRx, BroadcastTx, Control, Overflow};
+    use crate::endpoint::roster::Side;
+    use crate::endpoint::rule::{Endpoint, Miss, Push};
+    use crate::error::RecvTimeoutError;
+    use crate::primitive::AtomicU64;
+    use crate::ring::broadcast::{slot_words, Consumer, PopError, Producer, Ring};
+    use crate::wait::Barrier;
+    use core::ptr::NonNull;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A message whose two words must always match: a torn copy shows.
+    type Msg = [u64; 2];
+
+    struct Bcast {
+        table: Table,
+        receivers: usize,
+        control: Box<Control>,
+        words: Box<[AtomicU64]>,
+        capacity: u64,
+        overflow: Overflow,
+    }
+
+    impl Bcast {
+        fn new(capacity: usize, receivers: usize, overflow: Overflow) -> Arc<Self> {
+            let control = Box::<Control>::default();
+            control.ring().init(overflow);
+            Arc::new(Self {
+                table: Table::new([0..receivers, receivers..receivers + 1]),
+                receivers,
+                control,
+                words: (0..capacity * slot_words(size_of::<Msg>()))
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+                capacity: capacity as u64,
+                overflow,
+            })
+        }
+
+        fn ring(&self) -> Ring<Msg> {
+            // SAFETY: the boxes hold the control block and every slot; each
+            // model drops its ends before the last `Arc`.
+            unsafe {
+                Ring::new(
+                    NonNull::from(self.control.ring()),
+                    NonNull::from(&*self.words).cast(),
+                    self.capacity,
+                )
+            }
+        }
+
+        fn sender(&self) -> Endpoint<BroadcastTx<Msg>> {
+            let slot = self.receivers;
+            let (link, died) = self.table.join(slot, SENDER);
+            // SAFETY: one producer per model; the table, roster and control
+            // block outlive the end (see `ring`).
+            let end = unsafe {
+                BroadcastTx::new(
+                    Producer::attach(self.ring(), self.overflow),
+                    &self.control,
+                    &self.table.slots[..self.receivers],
+                    &self.table.roster,
+                    Barrier::fence(),
+                )
+            };
+            Endpoint::start(link, end, slot, died)
+        }
+
+        fn receiver(&self, slot: usize) -> Endpoint<BroadcastRx<Msg>> {
+            let (link, died) = self.table.join(slot, RECEIVER + 10 + slot as u32);
+            let first = self.overflow == Overflow::Block && !self.table.roster.ever(Side::Receiver);
+            // SAFETY: cursor `slot` is this receiver's alone; as above.
+            let end = unsafe {
+                BroadcastRx::new(
+                    Consumer::attach(self.ring(), slot, first),
+                    &self.control,
+                    self.receivers,
+                    self.overflow,
+                    Barrier::fence(),
+                    slot,
+                )
+            };
+            Endpoint::start(link, end, slot, died)
+        }
+    }
+
+    fn recv(rx: &Endpoint<BroadcastRx<Msg>>) -> Result<Result<Msg, u64>, RecvTimeoutError> {
+        rx.take_until(None, || rx.end.pop())
+    }
+
+    /// Block mode, a ring of one, through the endpoints' blocking calls:
+    /// the sender sleeps until the receiver has read the slot it needs,
+    /// and the receiver, asleep or not, gets every message whole, then the
+    /// sender's departure.
+    #[test]
+    fn the_sender_waits_for_the_receiver_and_every_message_arrives() {
+        super::bounded(2).check(|| {
+            let channel = Bcast::new(1, 1, Overflow::Block);
+            let rx = channel.receiver(0);
+            let tx = channel.sender();
+            let sender = thread::spawn(move || {
+                for i in 1..=2 {
+                    tx.send([i, i], None).unwrap();
+                }
+                tx.leave();
+            });
+            for i in 1..=2 {
+                assert_eq!(recv(&rx), Ok(Ok([i, i])));
+            }
+            assert_eq!(recv(&rx), Err(RecvTimeoutError::Disconnected));
+            sender.join().unwrap();
+        });
+    }
+
+    /// Block mode, through the ends (the sender's real cursor scan over
+    /// the endpoint table): a receiver that joins while the sender works
+    /// from a scan that did not see it is never lapped, and reads every
+    /// message from where it started.
+    #[test]
+    fn a_receiver_joining_mid_stream_is_never_lapped() {
+        super::bounded(2).check(|| {
+            let channel = Bcast::new(1, 2, Overflow::Block);
+            let first = channel.receiver(0);
+            let tx = channel.sender();
+            let peer = channel.clone();
+            let joiner = thread::spawn(move || {
+                let late = peer.receiver(1);
+                let mut last = None;
+                // What it may read without waiting: nothing may be lost.
+                while let Ok(read) = late.end.pop() {
+                    let [a, b] = read.expect("a block-mode receiver is never lapped");
+                    assert_eq!(a, b, "torn");
+                    assert!(last.is_none_or(|l| a == l + 1), "a gap after {last:?}: {a}");
+                    last = Some(a);
+                }
+                late.leave();
+            });
+            let sender = thread::spawn(move || {
+                for i in 1..=2 {
+                    // Full while a receiver has not read the slot.
+                    while tx.end.push([i, i]).is_err() {
+                        thread::yield_now();
+                    }
+                }
+            });
+            // The first receiver reads message 1, which lets the sender
+            // take its slot for message 2 (after a scan for the joiner).
+            loop {
+                match first.end.pop() {
+                    Ok(read) => {
+                        assert_eq!(read, Ok([1, 1]));
+                        break;
+                    }
+                    Err(Miss::Edge(())) => thread::yield_now(),
+                    Err(Miss::Corrupt) => panic!("corrupt"),
+                }
+            }
+            joiner.join().unwrap();
+            sender.join().unwrap();
+        });
+    }
+
+    /// Overwrite mode, a ring of one, the ring itself: the producer
+    /// overwrites the slot the consumer is copying; the consumer returns
+    /// whole messages in order, or how many it missed, never a torn one,
+    /// and accounts for every message.
+    #[test]
+    fn an_overwrite_racing_a_read_never_tears() {
+        super::bounded(3).check(|| {
+            let channel = Bcast::new(1, 1, Overflow::Overwrite);
+            // SAFETY: consumer 0 is this model's only one.
+            let consumer = unsafe { Consumer::attach(channel.ring(), 0, false) };
+            let peer = channel.clone();
+            let sender = thread::spawn(move || {
+                // SAFETY: the model's only producer; `peer` keeps the ring.
+                let producer = unsafe { Producer::attach(peer.ring(), Overflow::Overwrite) };
+                let never = || 0;
+                for i in 1..=2 {
+                    producer.push(&[i, i], &never).unwrap();
+                }
+            });
+            let mut next = 1;
+            while next <= 2 {
+                match consumer.pop() {
+                    Ok(Ok([a, b])) => {
+                        assert_eq!(a, b, "torn");
+                        assert_eq!(a, next, "out of order");
+                        next += 1;
+                    }
+                    Ok(Err(missed)) => {
+                        assert!(missed > 0);
+                        next += missed;
+                    }
+                    Err(PopError::Empty) => thread::yield_now(),
+                    Err(PopError::Corrupt) => panic!("a legal race read as corrupt"),
+                }
+            }
+            assert_eq!(next, 3, "every message received or counted missed");
+            sender.join().unwrap();
+        });
+    }
+}

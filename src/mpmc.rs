@@ -548,9 +548,11 @@ mod api {
         }
     }
 
-    impl<T: ShmSafe> endpoint::Typed for Mpmc<T> {
+    impl<T: ShmSafe> endpoint::TypedSend for Mpmc<T> {
         type Msg = T;
     }
+
+    impl<T: ShmSafe> endpoint::Typed for Mpmc<T> {}
 
     /// The shape of an mpmc segment of messages `elem`: slots 0 to 63 are
     /// senders', 64 to 127 receivers'; each cell is a sequence word, then
@@ -561,7 +563,7 @@ mod api {
         let (size, align) = cell_shape(elem.size, elem.align);
         spec.slot_size = size;
         spec.slot_align = align;
-        spec.slots = |_| [SLOTS / 2..SLOTS, 0..SLOTS / 2];
+        spec.slots = |_, _| [SLOTS / 2..SLOTS, 0..SLOTS / 2];
         spec
     }
 

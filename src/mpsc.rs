@@ -461,9 +461,11 @@ mod api {
         }
     }
 
-    impl<T: ShmSafe> endpoint::Typed for Mpsc<T> {
+    impl<T: ShmSafe> endpoint::TypedSend for Mpsc<T> {
         type Msg = T;
     }
+
+    impl<T: ShmSafe> endpoint::Typed for Mpsc<T> {}
 
     /// The shape of an mpsc segment of messages `elem` with `shards` rings:
     /// slot 0 is the receiver's, slots 1 to the shard count the senders'.
@@ -473,7 +475,7 @@ mod api {
         spec.endpoints = shards + 1;
         spec.sharded = true;
         spec.shared_control = core::mem::size_of::<Shared>();
-        spec.slots = |rings| [0..1, 1..1 + rings];
+        spec.slots = |rings, _| [0..1, 1..1 + rings];
         spec
     }
 

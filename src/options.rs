@@ -25,6 +25,8 @@ pub struct Options {
     pub(crate) mode: u32,
     pub(crate) spin: Duration,
     pub(crate) shards: usize,
+    pub(crate) receivers: usize,
+    pub(crate) overflow: crate::broadcast::Overflow,
     /// For `shmchan::serde`: the schema name and version to record and
     /// check, instead of the type's name.
     #[cfg(feature = "serde")]
@@ -44,6 +46,10 @@ impl Options {
     pub const DEFAULT_SHARDS: usize = 16;
     /// The most shards an mpsc channel may have.
     pub const MAX_SHARDS: usize = 1024;
+    /// The default number of receivers a broadcast channel has places for.
+    pub const DEFAULT_RECEIVERS: usize = 16;
+    /// The most receivers a broadcast channel may have.
+    pub const MAX_RECEIVERS: usize = 64;
 
     /// Capacity 1024, mode `0o600`, 50 µs of spinning, 16 mpsc shards.
     pub fn new() -> Self {
@@ -52,6 +58,8 @@ impl Options {
             mode: Self::DEFAULT_MODE,
             spin: Self::DEFAULT_SPIN,
             shards: Self::DEFAULT_SHARDS,
+            receivers: Self::DEFAULT_RECEIVERS,
+            overflow: crate::broadcast::Overflow::Block,
             #[cfg(feature = "serde")]
             schema: None,
         }
@@ -84,6 +92,24 @@ impl Options {
     /// channel's life. Ignored by `open` and by the other flavors.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
+        self
+    }
+
+    /// For [`broadcast`](crate::broadcast): how many receivers may be
+    /// attached at once, 1 to [`MAX_RECEIVERS`](Self::MAX_RECEIVERS)
+    /// (default 16). Fixed for the channel's life; ignored by `open` and by
+    /// the other flavors.
+    pub fn receivers(mut self, receivers: usize) -> Self {
+        self.receivers = receivers;
+        self
+    }
+
+    /// For [`broadcast`](crate::broadcast): what the sender does when the
+    /// slowest receiver is a whole ring behind (default
+    /// [`Overflow::Block`](crate::broadcast::Overflow::Block)). Fixed for
+    /// the channel's life; ignored by `open` and by the other flavors.
+    pub fn overflow(mut self, overflow: crate::broadcast::Overflow) -> Self {
+        self.overflow = overflow;
         self
     }
 

@@ -460,9 +460,11 @@ mod api {
         }
     }
 
-    impl<T: ShmSafe> endpoint::Typed for Spsc<T> {
+    impl<T: ShmSafe> endpoint::TypedSend for Spsc<T> {
         type Msg = T;
     }
+
+    impl<T: ShmSafe> endpoint::Typed for Spsc<T> {}
 
     /// The shape of an spsc segment of messages `elem`.
     pub(crate) fn shape(elem: ElemType) -> Spec {

@@ -7,9 +7,12 @@
 pub struct Stats {
     /// Messages sent since the channel was created.
     pub sent: u64,
-    /// Messages received since the channel was created.
+    /// Messages received since the channel was created. For
+    /// [`broadcast`](crate::broadcast), where each receiver reads every
+    /// message: how many the slowest receiver attached now has read (with
+    /// none attached, the furthest any receiver got).
     pub received: u64,
-    /// Messages waiting now.
+    /// Messages waiting now (for broadcast, for the slowest receiver).
     pub len: u64,
     /// Messages the channel holds.
     pub capacity: u64,

@@ -57,6 +57,11 @@ trait Chan: Sized + 'static {
     fn try_iter(rx: &Self::Rx) -> Vec<u64>;
     fn stats(rx: &Self::Rx) -> Stats;
     fn stats_tx(tx: &Self::Tx) -> Stats;
+    /// Whether a receiver that attaches while no other is attached gets
+    /// what was sent before it: a queue's messages wait for a receiver,
+    /// while a broadcast receiver starts at the next message sent (only the
+    /// first receiver ever gets what came before).
+    const LATE_RECEIVERS_GET_THE_BACKLOG: bool = true;
     /// Options for a channel that holds `messages` of ours (for `bytes`, a
     /// ring of as many 16-byte records).
     fn options(messages: usize) -> Options {
@@ -200,6 +205,76 @@ impl Chan for Bytes {
     }
 }
 
+/// The broadcast flavor in its default `Block` mode, where no receiver is
+/// ever lapped (so `Lagged` never comes).
+struct Broadcast;
+
+impl Chan for Broadcast {
+    const FLAVOR: &'static str = "broadcast";
+    const LATE_RECEIVERS_GET_THE_BACKLOG: bool = false;
+    type Tx = shmchan::broadcast::Sender<u64>;
+    type Rx = shmchan::broadcast::Receiver<u64>;
+    fn create_rx(name: &str, options: &Options) -> Result<Self::Rx, Error> {
+        shmchan::broadcast::Receiver::create_with(name, options)
+    }
+    fn create_tx(name: &str, options: &Options) -> Result<Self::Tx, Error> {
+        shmchan::broadcast::Sender::create_with(name, options)
+    }
+    fn open_rx(name: &str) -> Result<Self::Rx, Error> {
+        shmchan::broadcast::Receiver::open(name)
+    }
+    fn open_tx(name: &str) -> Result<Self::Tx, Error> {
+        shmchan::broadcast::Sender::open(name)
+    }
+    fn try_send(tx: &Self::Tx, value: u64) -> Result<(), TrySendError<u64>> {
+        tx.try_send(value)
+    }
+    fn send(tx: &Self::Tx, value: u64) -> Result<(), SendError<u64>> {
+        tx.send(value)
+    }
+    fn send_timeout(
+        tx: &Self::Tx,
+        value: u64,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<u64>> {
+        tx.send_timeout(value, timeout)
+    }
+    fn try_recv(rx: &mut Self::Rx) -> Result<u64, TryRecvError> {
+        use shmchan::broadcast::TryRecvError as E;
+        rx.try_recv().map_err(|err| match err {
+            E::Empty => TryRecvError::Empty,
+            E::Disconnected => TryRecvError::Disconnected,
+            E::Lagged(n) => panic!("lapped by {n} in block mode"),
+        })
+    }
+    fn recv(rx: &mut Self::Rx) -> Result<u64, RecvError> {
+        rx.recv().map_err(|err| match err {
+            shmchan::broadcast::RecvError::Disconnected => RecvError,
+            shmchan::broadcast::RecvError::Lagged(n) => panic!("lapped by {n} in block mode"),
+        })
+    }
+    fn recv_timeout(rx: &mut Self::Rx, timeout: Duration) -> Result<u64, RecvTimeoutError> {
+        use shmchan::broadcast::RecvTimeoutError as E;
+        rx.recv_timeout(timeout).map_err(|err| match err {
+            E::Timeout => RecvTimeoutError::Timeout,
+            E::Disconnected => RecvTimeoutError::Disconnected,
+            E::Lagged(n) => panic!("lapped by {n} in block mode"),
+        })
+    }
+    fn iter(rx: &Self::Rx) -> Vec<u64> {
+        rx.iter().collect()
+    }
+    fn try_iter(rx: &Self::Rx) -> Vec<u64> {
+        rx.try_iter().collect()
+    }
+    fn stats(rx: &Self::Rx) -> Stats {
+        rx.stats()
+    }
+    fn stats_tx(tx: &Self::Tx) -> Stats {
+        tx.stats()
+    }
+}
+
 /// The serde flavor, carrying `u64`s (postcard varints).
 #[cfg(feature = "serde")]
 struct Serde;
@@ -306,6 +381,10 @@ macro_rules! with_flavor {
             }
             "bytes" => {
                 type $chan = Bytes;
+                $body
+            }
+            "broadcast" => {
+                type $chan = Broadcast;
                 $body
             }
             #[cfg(feature = "serde")]
@@ -514,7 +593,9 @@ fn send_fails_at_once_after_the_last_receiver_drops<C: Chan>() {
     // A receiver that attaches later revives the channel.
     let mut again = C::open_rx(&name).unwrap();
     C::send(&tx, 6).unwrap();
-    assert_eq!(C::recv(&mut again), Ok(1));
+    if C::LATE_RECEIVERS_GET_THE_BACKLOG {
+        assert_eq!(C::recv(&mut again), Ok(1));
+    }
     assert_eq!(C::recv(&mut again), Ok(6));
 }
 
@@ -755,11 +836,16 @@ fn every_kind_of_send_notices_a_killed_receiver<C: Chan>() {
         });
         assert_eq!(C::try_send(&tx, 0), Err(TrySendError::Disconnected(0)));
         let mut rx = C::open_rx(&name).expect("the dead receiver's slot is free again");
-        assert_eq!(
-            C::try_recv(&mut rx),
-            Ok(2),
-            "{kind}: what followed the taken one"
-        );
+        if C::LATE_RECEIVERS_GET_THE_BACKLOG {
+            assert_eq!(
+                C::try_recv(&mut rx),
+                Ok(2),
+                "{kind}: what followed the taken one"
+            );
+        } else {
+            C::send(&tx, 7).unwrap();
+            assert_eq!(C::try_recv(&mut rx), Ok(7), "{kind}: the next one sent");
+        }
     }
 }
 
@@ -801,7 +887,11 @@ fn exec_releases_the_role<C: Chan>() {
         },
     );
     let mut rx = C::open_rx(&name).expect("the exec'd receiver's slot is free");
-    assert_eq!(C::try_recv(&mut rx), Ok(1));
+    if C::LATE_RECEIVERS_GET_THE_BACKLOG {
+        assert_eq!(C::try_recv(&mut rx), Ok(1));
+    } else {
+        assert_eq!(C::try_recv(&mut rx), Err(TryRecvError::Empty));
+    }
     C::send(&tx, 100).unwrap();
     drop(peer);
 }
@@ -1101,6 +1191,6 @@ macro_rules! contract {
     )*};
 }
 
-contract!(spsc: Spsc, mpsc: Mpsc, mpmc: Mpmc, bytes: Bytes);
+contract!(spsc: Spsc, mpsc: Mpsc, mpmc: Mpmc, bytes: Bytes, broadcast: Broadcast);
 #[cfg(feature = "serde")]
 contract!(serde: Serde);

@@ -71,7 +71,8 @@ fn peer() {
         let count: u64 = args.get(1).map_or(0, |n| n.parse().unwrap());
         match role {
             // Creates a channel of the flavor `args[2]` (capacity 64 of
-            // u64, bytes and serde `String`s: 1 KiB), both ends here, sends
+            // u64, bytes and serde `String`s: 1 KiB), a sender and a
+            // receiver here, sends
             // `count`, holds.
             "hold" => match args[2].as_str() {
                 "spsc" => {
@@ -99,6 +100,11 @@ fn peer() {
                     (0..count).for_each(|i| tx.send(&format!("message {i}")).unwrap());
                     sleep_forever((tx, rx))
                 }
+                "broadcast" => {
+                    let (tx, rx) = shmchan::broadcast::channel::<u64>(name, 64).unwrap();
+                    (0..count).for_each(|i| tx.send(i).unwrap());
+                    sleep_forever((tx, rx))
+                }
                 other => panic!("no flavor {other}"),
             },
             // Sends and receives through an spsc channel of its own,
@@ -121,12 +127,13 @@ fn peer() {
     });
 }
 
-const FLAVORS: [(&str, &str, u64); 5] = [
+const FLAVORS: [(&str, &str, u64); 6] = [
     ("spsc", "u64", 64),
     ("mpsc", "u64", 64),
     ("mpmc", "u64", 64),
     ("bytes", "bytes", 1024),
     ("serde", "String", 1024),
+    ("broadcast", "u64", 64),
 ];
 
 /// `ls` and `stat` describe channels of every flavor held by another

@@ -69,7 +69,7 @@ pub use self::shell::Flavor;
 #[cfg(not(loom))]
 pub(crate) use self::shell::{channel, Attached, Hold, Own, Sealed};
 #[cfg(not(loom))]
-pub use self::typed::{IntoIter, Iter, TryIter, Typed};
+pub use self::typed::{IntoIter, Iter, TryIter, Typed, TypedSend};
 
 #[cfg(not(loom))]
 use self::roster::Side;

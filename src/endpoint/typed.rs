@@ -11,13 +11,18 @@ use crate::error::{
 use crate::ShmSafe;
 use core::time::Duration;
 
-/// A flavor whose messages are values of one [`ShmSafe`] type.
-pub trait Typed: Flavor<Tx: Push<Self::Msg>, Rx: Pop<Self::Msg>> {
+/// A flavor whose senders send values of one [`ShmSafe`] type (every
+/// typed flavor, and [`broadcast`](crate::broadcast)).
+pub trait TypedSend: Flavor<Tx: Push<Self::Msg>> {
     /// The message type.
     type Msg: ShmSafe;
 }
 
-impl<F: Typed> Sender<F> {
+/// A flavor whose messages are values of one [`ShmSafe`] type, each
+/// received once: spsc, mpsc, mpmc.
+pub trait Typed: TypedSend<Rx: Pop<Self::Msg>> {}
+
+impl<F: TypedSend> Sender<F> {
     /// Sends `value` if there is room, without blocking.
     ///
     /// # Errors

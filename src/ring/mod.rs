@@ -14,6 +14,9 @@ pub(crate) mod bytes;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod mpmc;
 
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) mod broadcast;
+
 use crate::primitive::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 

@@ -43,6 +43,8 @@ pub(crate) const MAX_SHARDS: u32 = 1024;
 /// The most endpoint slots any segment has (an mpsc channel's shards and
 /// its receiver); a header that claims more is corrupt.
 pub(crate) const MAX_ENDPOINTS: u32 = MAX_SHARDS + 1;
+/// The most endpoints of a broadcast channel: its receivers and its sender.
+pub(crate) const MAX_BROADCAST_ENDPOINTS: u32 = 65;
 
 /// Which flavor a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,8 @@ pub(crate) enum Flavor {
     Bytes = 4,
     /// A byte ring of encoded values (`shmchan::serde`).
     Serde = 5,
+    /// One sender, many receivers each reading every message.
+    Broadcast = 6,
 }
 
 impl Flavor {
@@ -64,6 +68,7 @@ impl Flavor {
             3 => Some(Self::Mpmc),
             4 => Some(Self::Bytes),
             5 => Some(Self::Serde),
+            6 => Some(Self::Broadcast),
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ impl Flavor {
             Self::Mpmc => "shmchan::mpmc",
             Self::Bytes => "shmchan::bytes",
             Self::Serde => "shmchan::serde",
+            Self::Broadcast => "shmchan::broadcast",
         }
     }
 }
@@ -182,8 +188,13 @@ pub struct Spec {
     /// One ring per sender (mpsc): an opener takes the number of rings from
     /// the header (1 to [`MAX_SHARDS`]), with one endpoint more than rings.
     pub(crate) sharded: bool,
-    /// Each side's slots in the endpoint table, given the number of rings.
-    pub(crate) slots: fn(rings: usize) -> [Range<usize>; 2],
+    /// An opener takes the number of endpoints from the header (2 to
+    /// [`MAX_BROADCAST_ENDPOINTS`]): broadcast, whose receivers are counted
+    /// at creation.
+    pub(crate) endpoints_from_header: bool,
+    /// Each side's slots in the endpoint table, given the number of rings
+    /// and of endpoints: `[receivers, senders]`.
+    pub(crate) slots: fn(rings: usize, endpoints: usize) -> [Range<usize>; 2],
     /// Bytes of the flavor's control block shared by all rings.
     pub(crate) shared_control: usize,
     /// Bytes of the flavor's control block at the start of each ring.
@@ -206,7 +217,8 @@ impl Spec {
             endpoints: 2,
             rings: 1,
             sharded: false,
-            slots: |_| [0..1, 1..2],
+            endpoints_from_header: false,
+            slots: |_, _| [0..1, 1..2],
             shared_control: 0,
             ring_control,
             init_ring: None,
@@ -337,6 +349,9 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
     if spec.sharded && (1..=MAX_SHARDS).contains(&header.rings) {
         spec.rings = header.rings;
         spec.endpoints = header.rings + 1;
+    }
+    if spec.endpoints_from_header && (2..=MAX_BROADCAST_ENDPOINTS).contains(&header.endpoints) {
+        spec.endpoints = header.endpoints;
     }
     if header.endpoints != spec.endpoints || header.rings != spec.rings {
         return Err(Corrupt(format!(

@@ -264,6 +264,11 @@ impl Segment {
         unsafe { self.base().add(HEADER_REGION).cast().as_ref() }
     }
 
+    /// The roster: which sides ever attached, and their versions.
+    pub(crate) fn roster(&self) -> &crate::endpoint::roster::Roster {
+        &self.control().roster
+    }
+
     /// The endpoint table.
     #[inline]
     pub(crate) fn endpoints(&self) -> &[EndpointSlot] {
@@ -532,7 +537,7 @@ impl Segment {
                 map: mapped.map,
                 header,
                 layout,
-                slots: (spec.slots)(header.rings as usize),
+                slots: (spec.slots)(header.rings as usize, header.endpoints as usize),
                 side: Side::Receiver,
                 joined: None,
                 abandoned: true,
@@ -886,7 +891,7 @@ impl Mapped {
             map: self.map,
             header,
             layout,
-            slots: (spec.slots)(header.rings as usize),
+            slots: (spec.slots)(header.rings as usize, header.endpoints as usize),
             side,
             joined: None,
             abandoned: false,
@@ -954,7 +959,7 @@ impl New<'_> {
             map,
             header,
             layout: self.layout,
-            slots: (self.spec.slots)(self.spec.rings as usize),
+            slots: (self.spec.slots)(self.spec.rings as usize, self.spec.endpoints as usize),
             side,
             joined: None,
             abandoned: false,

@@ -81,13 +81,18 @@ pub fn check_the_counter() {
 }
 
 /// Writes `exercise_one_thread(tx, rx, messages)` for the typed flavor
-/// `$flavor` (`spsc`, `mpsc` or `mpmc`, whose endpoints have the same
-/// methods): every per-message operation, both ends in this thread, each
+/// `$flavor` (`spsc`, `mpsc`, `mpmc` or `broadcast`, whose endpoints have
+/// the same methods): every per-message operation, both ends in this thread, each
 /// counted on its own; returns the counts by operation. (Unused in the
 /// test binaries that share `common` without counting.)
 #[allow(unused_macros)]
 macro_rules! exercise_one_thread {
     ($flavor:ident) => {
+        $crate::common::counting_alloc::exercise_one_thread!($flavor, errors: shmchan);
+    };
+    // `$errors`: the module of the receiver's `TryRecvError` (broadcast
+    // has its own).
+    ($flavor:ident, errors: $($errors:ident)::+) => {
         /// Every per-message operation, both ends in this thread.
         fn exercise_one_thread(
             tx: &shmchan::$flavor::Sender<u64>,
@@ -119,7 +124,7 @@ macro_rules! exercise_one_thread {
                             panic!("not full");
                         }
                         while rx.try_recv().is_ok() {}
-                        if rx.try_recv() != Err(shmchan::TryRecvError::Empty) {
+                        if rx.try_recv() != Err($($errors)::+::TryRecvError::Empty) {
                             panic!("not empty");
                         }
                     }
@@ -161,7 +166,7 @@ macro_rules! exercise_one_thread {
                     let received = if next % 64 == 0 {
                         rx.try_recv_batch(&mut out)
                     } else {
-                        rx.recv_batch(&mut out).map_err(shmchan::TryRecvError::from)
+                        rx.recv_batch(&mut out).map_err($($errors)::+::TryRecvError::from)
                     };
                     if received != Ok(out.len()) || out != values {
                         panic!("batch receive failed");
