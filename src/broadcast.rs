@@ -199,6 +199,11 @@ impl<T: ShmSafe> BroadcastRx<T> {
         barrier: Barrier,
         slot: usize,
     ) -> Self {
+        if overflow == Overflow::Block {
+            // Taking a dead receiver's slot may have raised the floor the
+            // sender waits on (it cannot reap a slot we now hold).
+            control.not_full.notify(barrier);
+        }
         Self {
             consumer,
             control: NonNull::from(control),
@@ -458,7 +463,8 @@ mod api {
             let overflow = overflow_of(segment, control)?;
             let receivers = segment.endpoints().len() - 1;
             // SAFETY: we hold the sender's slot: no other producer exists.
-            let producer = unsafe { Producer::attach(ring, overflow) };
+            let producer = unsafe { Producer::attach(ring, overflow) }
+                .map_err(|_| segment.corrupt("its message count is past any a ring reaches"))?;
             // SAFETY: the control block, the table and the roster lie in
             // the mapping, which outlives the end.
             Ok(unsafe {
@@ -480,8 +486,8 @@ mod api {
                 return Err(segment.corrupt("a receiver's slot past the cursors"));
             }
             // The first receiver ever, in block mode, gets what the sender
-            // kept for it.
-            let first = overflow == Overflow::Block && !segment.roster().ever(Side::Receiver);
+            // kept for it (one receiver: two attaching at once race for it).
+            let first = overflow == Overflow::Block && control.ring().claim_backlog();
             // SAFETY: we hold receiver slot `slot`, whose cursor is ours.
             let consumer = unsafe { Consumer::attach(ring, slot, first) };
             let receivers = segment.endpoints().len() - 1;
@@ -702,7 +708,7 @@ mod api {
                     Err(_) => break,
                 }
             }
-            if filled > 0 && end.overflow == Overflow::Block {
+            if (filled > 0 || end.lag.get() > 0) && end.overflow == Overflow::Block {
                 end.control().not_full.notify(end.barrier);
             }
             filled

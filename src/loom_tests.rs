@@ -949,7 +949,7 @@ mod broadcast {
             // block outlive the end (see `ring`).
             let end = unsafe {
                 BroadcastTx::new(
-                    Producer::attach(self.ring(), self.overflow),
+                    Producer::attach(self.ring(), self.overflow).unwrap(),
                     &self.control,
                     &self.table.slots[..self.receivers],
                     &self.table.roster,
@@ -961,7 +961,7 @@ mod broadcast {
 
         fn receiver(&self, slot: usize) -> Endpoint<BroadcastRx<Msg>> {
             let (link, died) = self.table.join(slot, RECEIVER + 10 + slot as u32);
-            let first = self.overflow == Overflow::Block && !self.table.roster.ever(Side::Receiver);
+            let first = self.overflow == Overflow::Block && self.control.ring().claim_backlog();
             // SAFETY: cursor `slot` is this receiver's alone; as above.
             let end = unsafe {
                 BroadcastRx::new(
@@ -1066,7 +1066,8 @@ mod broadcast {
             let peer = channel.clone();
             let sender = thread::spawn(move || {
                 // SAFETY: the model's only producer; `peer` keeps the ring.
-                let producer = unsafe { Producer::attach(peer.ring(), Overflow::Overwrite) };
+                let producer =
+                    unsafe { Producer::attach(peer.ring(), Overflow::Overwrite) }.unwrap();
                 let never = || 0;
                 for i in 1..=2 {
                     producer.push(&[i, i], &never).unwrap();

@@ -429,6 +429,91 @@ fn block_mode_waits_for_the_slowest_receiver() {
     assert_eq!(fast.try_iter().collect::<Vec<_>>(), [4, 5, 6, 7]);
 }
 
+/// A look at the sender's room while no receiver is attached (as
+/// `is_full` or a `Select` takes) must not let it lap the next receiver.
+#[test]
+fn block_mode_holds_for_a_receiver_that_attaches_after_a_gap() {
+    let (_cleanup, name) = fresh("bcast-gap");
+    let (tx, rx) = broadcast::channel::<u64>(&name, 4).unwrap();
+    tx.send(0).unwrap();
+    drop(rx);
+    assert!(!tx.is_full(), "nobody to wait for");
+    assert_eq!(tx.try_send(1), Err(TrySendError::Disconnected(1)));
+    let rx = broadcast::Receiver::<u64>::open(&name).unwrap();
+    for i in 2..6 {
+        assert_eq!(tx.try_send(i), Ok(()));
+    }
+    assert_eq!(tx.try_send(6), Err(TrySendError::Full(6)));
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [2, 3, 4, 5]);
+}
+
+/// Batches much larger than the ring, with a receiver reading as they are
+/// written: in order, nothing lost (Block) or every message accounted
+/// for (Overwrite), and never a false alarm of corruption.
+#[test]
+fn batches_larger_than_the_ring_stream_to_a_concurrent_reader() {
+    for overflow in [Overflow::Block, Overflow::Overwrite] {
+        let (_cleanup, name) = fresh("bcast-big-batch");
+        let options = Options::new().capacity(8).overflow(overflow);
+        let (tx, rx) = broadcast::channel_with::<u64>(&name, &options).unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut next, mut got) = (0u64, 0u64);
+            let mut out = [0u64; 5];
+            loop {
+                match rx.recv_batch(&mut out) {
+                    Ok(n) => {
+                        for &value in &out[..n] {
+                            assert_eq!(value, next, "{overflow:?}: out of order");
+                            next += 1;
+                            got += 1;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        assert_eq!(overflow, Overflow::Overwrite, "lapped in Block mode");
+                        next += missed;
+                    }
+                    Err(RecvError::Disconnected) => return (next, got),
+                }
+            }
+        });
+        let values: Vec<u64> = (0..100_000).collect();
+        for chunk in values.chunks(1000) {
+            tx.send_batch(chunk).unwrap();
+        }
+        drop(tx);
+        let (next, got) = within(NOTICE, "the reader", move || reader.join().unwrap());
+        assert_eq!(
+            next, 100_000,
+            "{overflow:?}: every message read or counted missed"
+        );
+        if overflow == Overflow::Block {
+            assert_eq!(got, 100_000);
+        }
+    }
+}
+
+/// A sender that died inside a batch may leave whole messages it never
+/// published, which receivers may already have read: its successor adopts
+/// them instead of sending other messages under their numbers.
+#[test]
+fn a_new_sender_adopts_whole_messages_its_predecessor_left_unpublished() {
+    let (_cleanup, name) = fresh("bcast-adopt");
+    let (tx, rxs) = hostile_channel(&name, 8, Overflow::Block);
+    tx.send(10).unwrap();
+    drop(tx);
+    // Message 1, written whole but not published (tail stays 1).
+    let file = shm_file(&name);
+    write_u64(&file, slot(1) + 8, 77);
+    write_u64(&file, slot(1), 4); // 2m + 2: message 1, whole
+    assert_eq!(read_u64(&file, TAIL), 1);
+    let tx = broadcast::Sender::<u64>::open(&name).unwrap();
+    assert_eq!(read_u64(&file, TAIL), 2, "adopted");
+    tx.send(5).unwrap();
+    for rx in &rxs {
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [10, 77, 5]);
+    }
+}
+
 #[test]
 fn a_killed_receiver_stops_holding_the_sender_back() {
     let (_cleanup, name) = fresh("bcast-kill-rx");
@@ -668,6 +753,19 @@ fn impossible_sequence_words_and_tails_disconnect_receivers() {
         rxs[1].recv_timeout(Duration::from_millis(10)),
         Err(RecvTimeoutError::Disconnected)
     );
+
+    // A count past any a ring reaches: the next sender is refused, and
+    // receivers end.
+    let (_cleanup, name) = fresh("bcast-huge-tail");
+    let (tx, rxs) = hostile_channel(&name, 8, Overflow::Block);
+    drop(tx);
+    write_u64(&shm_file(&name), TAIL, 1 << 63);
+    let err = broadcast::Sender::<u64>::open(&name).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert_eq!(rxs[0].try_recv(), Err(TryRecvError::Disconnected));
+    let late = broadcast::Receiver::<u64>::open(&name).unwrap();
+    assert_eq!(late.try_recv(), Err(TryRecvError::Disconnected));
+    drop(rxs);
 
     let (_cleanup, name) = fresh("bcast-tail");
     let (_tx, rxs) = hostile_channel(&name, 8, Overflow::Overwrite);

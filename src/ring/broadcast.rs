@@ -50,6 +50,7 @@
 //!   published before the scan, and so starts past every slot that scan
 //!   let the producer take (see [`Consumer::attach`]).
 
+use super::Corrupt;
 use crate::primitive::{fence, AtomicU64, Ordering};
 use crate::ShmSafe;
 use core::cell::Cell;
@@ -60,6 +61,9 @@ use crossbeam_utils::CachePadded;
 
 /// The most consumers a ring has cursors for.
 pub(crate) const MAX_CONSUMERS: usize = 64;
+/// Message numbers at or past this are corrupt: a ring would take
+/// centuries to get there, and below it `2m + 2` cannot overflow.
+const MAX_MESSAGE: u64 = 1 << 62;
 /// Attempts one `pop` makes before it calls the ring corrupt: a legitimate
 /// race retries once or twice; only a hostile writer changing words as
 /// fast as we read them gets near this.
@@ -102,8 +106,10 @@ pub(crate) struct Control {
     /// Messages published: the next message's number. The producer's line.
     tail: CachePadded<AtomicU64>,
     /// The overflow policy ([`Overflow::to_u64`]), written at creation;
-    /// and `try_send` refusals, for the statistics.
-    policy: CachePadded<[AtomicU64; 2]>,
+    /// `try_send` refusals, for the statistics; and whether a receiver has
+    /// claimed the messages sent before anyone listened (see
+    /// [`claim_backlog`](Self::claim_backlog)).
+    policy: CachePadded<[AtomicU64; 3]>,
     /// Each consumer's next message, by its index; each on its own line.
     cursors: [CachePadded<AtomicU64>; MAX_CONSUMERS],
 }
@@ -112,7 +118,7 @@ impl Default for Control {
     fn default() -> Self {
         Self {
             tail: CachePadded::default(),
-            policy: CachePadded::new([AtomicU64::new(0), AtomicU64::new(0)]),
+            policy: CachePadded::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]),
             cursors: core::array::from_fn(|_| CachePadded::default()),
         }
     }
@@ -143,6 +149,17 @@ impl Control {
         self.cursors
             .get(index)
             .map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    /// Whether the caller is the one receiver that starts at the oldest
+    /// message kept (Block mode keeps what is sent before anyone listens
+    /// for the first receiver): true once, for the first to ask.
+    pub(crate) fn claim_backlog(&self) -> bool {
+        // Relaxed: only the winner matters; what it reads next is ordered
+        // by the attach protocol.
+        self.policy[2]
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// `try_send` refusals so far.
@@ -232,20 +249,43 @@ pub(crate) struct Producer<T> {
 }
 
 impl<T: ShmSafe> Producer<T> {
-    /// Takes over the producing end of `ring`, continuing at its `tail`.
+    /// Takes over the producing end of `ring`, continuing after the last
+    /// complete message. A producer that died inside a batch may have
+    /// written whole messages it never published, which consumers (reading
+    /// by sequence words) may already have read: those are adopted, at
+    /// most a ring of them, so that no message number is used twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Corrupt`] if `tail` is past any count a ring reaches.
     ///
     /// # Safety
     ///
     /// No other `Producer` of this ring may exist, in any process, while
     /// this one does.
-    pub(crate) unsafe fn attach(ring: Ring<T>, overflow: Overflow) -> Self {
-        let tail = ring.control().tail();
-        Self {
+    pub(crate) unsafe fn attach(ring: Ring<T>, overflow: Overflow) -> Result<Self, Corrupt> {
+        let published = ring.control().tail();
+        let mut tail = published;
+        if tail >= MAX_MESSAGE {
+            return Err(Corrupt);
+        }
+        for _ in 0..ring.capacity() {
+            // Acquire: SYNC POINT `seqlock`, as a consumer reads it.
+            if ring.word(tail, 0).load(Ordering::Acquire) != 2 * tail + 2 {
+                break;
+            }
+            tail += 1;
+        }
+        let producer = Self {
             ring,
             overflow,
-            tail: Cell::new(tail),
+            tail: Cell::new(published),
             floor: Cell::new(0),
+        };
+        if tail != published {
+            producer.publish(tail);
         }
+        Ok(producer)
     }
 
     pub(crate) fn ring(&self) -> &Ring<T> {
@@ -265,9 +305,12 @@ impl<T: ShmSafe> Producer<T> {
             return true;
         }
         // SeqCst: SYNC POINT `attach`: a consumer joining now either shows
-        // in this scan or starts past what it lets us write.
+        // in this scan or starts past what it lets us write. The floor is
+        // never above what we published: a consumer attaching after the
+        // scan starts at the published `tail` at the earliest (and, with no
+        // consumer attached, the scan says "no bound").
         fence(Ordering::SeqCst);
-        let floor = scan();
+        let floor = scan().min(self.tail.get());
         self.floor.set(floor);
         m < floor.saturating_add(capacity)
     }
@@ -294,7 +337,9 @@ impl<T: ShmSafe> Producer<T> {
     pub(crate) fn push_slice(&self, values: &[T], scan: &impl Fn() -> u64) -> usize {
         let start = self.tail.get();
         let mut m = start;
-        for value in values {
+        // At most a ring per publish: a consumer reads ahead of `tail` by
+        // sequence words, and more than a ring ahead is corrupt.
+        for value in values.iter().take(self.ring.capacity() as usize) {
             if !self.room(m, scan) {
                 break;
             }
@@ -441,7 +486,11 @@ impl<T: ShmSafe> Consumer<T> {
         let capacity = self.ring.capacity();
         for _ in 0..MAX_ATTEMPTS {
             let c = self.next.get();
-            let want = c.wrapping_mul(2).wrapping_add(2);
+            if c >= MAX_MESSAGE {
+                // Started at, or skipped to, a scribbled count.
+                return Err(PopError::Corrupt);
+            }
+            let want = 2 * c + 2;
             let seq = self.ring.word(c, 0);
             // Acquire: SYNC POINT `seqlock`.
             let first = seq.load(Ordering::Acquire);
@@ -581,7 +630,7 @@ mod tests {
         // dropped before the ring.
         let (tx, a, b) = unsafe {
             (
-                Producer::attach(ring.view(), Overflow::Block),
+                Producer::attach(ring.view(), Overflow::Block).unwrap(),
                 Consumer::attach(ring.view(), 0, false),
                 Consumer::attach(ring.view(), 1, false),
             )
@@ -616,7 +665,7 @@ mod tests {
         // SAFETY: as above.
         let (tx, rx) = unsafe {
             (
-                Producer::attach(ring.view(), Overflow::Overwrite),
+                Producer::attach(ring.view(), Overflow::Overwrite).unwrap(),
                 Consumer::attach(ring.view(), 0, false),
             )
         };
@@ -639,7 +688,7 @@ mod tests {
         // SAFETY: as above.
         let (tx, rx) = unsafe {
             (
-                Producer::attach(ring.view(), Overflow::Block),
+                Producer::attach(ring.view(), Overflow::Block).unwrap(),
                 Consumer::attach(ring.view(), 0, false),
             )
         };
