@@ -279,6 +279,12 @@ impl<T: ShmSafe> End for BroadcastTx<T> {
         due
     }
 
+    #[inline]
+    fn worth_retrying(&self) -> bool {
+        self.producer
+            .has_room_for(self.producer.refill(), &self.scan())
+    }
+
     fn count_refusal(&self) {
         self.producer.count_refusal();
     }

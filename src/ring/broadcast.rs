@@ -7,10 +7,15 @@
 //! it is complete, so a word says which message a slot holds and whether
 //! it is whole. A consumer that wants message `c` reads the word, copies
 //! the message's words, and reads the word again: the copy is good only if
-//! both reads say `2c + 2`. A word below that, with `tail` past `c`, no
-//! legal state explains (corrupt); a word above it means the producer has
-//! lapped the consumer (the message is gone), and the consumer skips to
-//! the oldest message still whole and reports how many it missed.
+//! both reads say `2c + 2`. A word that says message `c` is not written yet
+//! (the slot still holds the message a ring before, or `c` is being
+//! written) means "wait": a consumer that has caught up waits on the slot
+//! it wants, not on `tail`, so the producer keeps `tail`'s line to itself
+//! (FastForward's slot-based hand-off). Any other word sends the consumer
+//! to `tail`: a word of a message a ring or more ahead, and not past
+//! `tail`, means the producer has lapped the consumer (the message is
+//! gone), and the consumer skips to the oldest message kept and reports
+//! how many it missed; anything else no legal state explains (corrupt).
 //!
 //! `tail` counts the messages published. Each consumer's cursor is the next
 //! message it will read; it starts at `tail` when it attaches (a first
@@ -320,6 +325,22 @@ impl<T: ShmSafe> Producer<T> {
         self.room(self.tail.get(), scan)
     }
 
+    /// Whether `wanted` pushes would not wait now. A producer waiting for
+    /// the slowest consumer asks for a chunk of room rather than for one
+    /// slot: scanning the cursors after every message a consumer reads
+    /// would take each consumer's cursor line away from it on every message.
+    pub(crate) fn has_room_for(&self, wanted: u64, scan: &impl Fn() -> u64) -> bool {
+        let wanted = wanted.clamp(1, self.ring.capacity());
+        self.room(self.tail.get() + (wanted - 1), scan)
+    }
+
+    /// How many free slots a waiting producer waits for (see
+    /// [`has_room_for`](Self::has_room_for)): an eighth of the ring, at
+    /// most 64.
+    pub(crate) fn refill(&self) -> u64 {
+        (self.ring.capacity() / 8).clamp(1, 64)
+    }
+
     /// Writes `value` as the next message and publishes it.
     #[inline]
     pub(crate) fn push(&self, value: &T, scan: &impl Fn() -> u64) -> Result<(), PushError> {
@@ -471,12 +492,34 @@ impl<T: ShmSafe> Consumer<T> {
     }
 
     /// Whether a pop would not wait: the next message is whole in its slot,
-    /// or `tail` is past it (the message, or word of a lap, is there).
+    /// or its slot holds something else than a message not yet written and
+    /// `tail` is past it (a lap, or corruption, for `pop` to report).
     pub(crate) fn ready(&self) -> bool {
         let c = self.next.get();
         // Acquire: SYNC POINT `seqlock`, as in `pop`.
         let seq = self.ring.word(c, 0).load(Ordering::Acquire);
-        seq == c.wrapping_mul(2).wrapping_add(2) || self.ring.control().tail() > c
+        seq == c.wrapping_mul(2).wrapping_add(2)
+            || !self.unwritten(c, seq) && self.ring.control().tail() > c
+    }
+
+    /// Whether `seq`, in message `c`'s slot, says that message `c` is not
+    /// written yet: the slot holds the message a ring before it (or
+    /// nothing, on the first lap), or message `c` is being written.
+    ///
+    /// This is how a consumer that has caught up waits: on the slot it
+    /// wants, which the producer writes anyway, and not on `tail`, whose
+    /// line would otherwise move between the two on every message
+    /// (FastForward's slot-based hand-off). `tail` is read only when the
+    /// word says anything else: a lap, or corruption.
+    #[inline]
+    fn unwritten(&self, c: u64, seq: u64) -> bool {
+        let capacity = self.ring.capacity();
+        let before = if c >= capacity {
+            2 * (c - capacity) + 2
+        } else {
+            0
+        };
+        seq == before || seq == c.wrapping_mul(2).wrapping_add(1)
     }
 
     /// Reads the next message: `Ok(Ok(value))`, or `Ok(Err(missed))` if the
@@ -505,6 +548,9 @@ impl<T: ShmSafe> Consumer<T> {
                 // Overwritten while we copied: look again.
                 continue;
             }
+            if self.unwritten(c, first) {
+                return Err(PopError::Empty);
+            }
             let tail = self.ring.control().tail();
             if tail <= c {
                 // Not published yet. (A consumer may be up to a batch ahead
@@ -525,7 +571,11 @@ impl<T: ShmSafe> Consumer<T> {
             if now == want {
                 continue;
             }
-            if now < want || now % 2 == 1 && now / 2 < c {
+            // The word's message (`2m + 1` or `2m + 2`): a lap is a message
+            // a ring or more after `c`, and at most a ring past `tail` (a
+            // batch publishes `tail` once, after its last message).
+            let m = now.wrapping_sub(1) / 2;
+            if now == 0 || m < c + capacity || m > tail + capacity {
                 return Err(PopError::Corrupt);
             }
             // Lapped: skip to the oldest message kept. (If the producer is
@@ -703,8 +753,14 @@ mod tests {
         let ring = HeapRing::<[u64; 3]>::new(4, Overflow::Block);
         // SAFETY: as above.
         let rx = unsafe { Consumer::<[u64; 3]>::attach(ring.view(), 0, false) };
-        // `tail` says a message is there; its word says it never was.
+        // A word that says the message is not written yet is believed:
+        // the consumer waits (on the slot, not on `tail`).
         ring.control().tail.store(1, Ordering::Relaxed);
+        assert_eq!(rx.pop(), Err(PopError::Empty));
+        // `tail` says message 0 is there; its word names message 2, which
+        // is neither a lap nor published.
+        ring.control().tail.store(1, Ordering::Relaxed);
+        ring.words[0].store(2 * 2 + 2, Ordering::Relaxed);
         assert_eq!(rx.pop(), Err(PopError::Corrupt));
         // A tail more than a ring behind the cursor.
         ring.control().tail.store(0, Ordering::Relaxed);
