@@ -15,14 +15,14 @@
 //! # Ok::<(), shmchan::Error>(())
 //! ```
 //!
-//! - Up to [`Options::receivers`] receivers (default 16), each in any
+//! - Up to [`Options::receivers`](crate::Options::receivers) receivers (default 16), each in any
 //!   process, attach and detach at any time; a receiver starts at the next
 //!   message sent (the first receiver ever, in `Block` mode, at the oldest
 //!   message kept, so that nothing sent before anyone listened is lost).
 //!   A dead receiver's place is reclaimed.
 //! - [`Overflow::Block`] (the default): the sender waits for the slowest
 //!   live receiver; a dead one stops holding it back within a second.
-//!   [`Overflow::Overwrite`] (set with [`Options::overflow`]): the sender
+//!   [`Overflow::Overwrite`] (set with [`Options::overflow`](crate::Options::overflow)): the sender
 //!   never waits; a receiver that fell a whole ring behind gets
 //!   [`RecvError::Lagged`] with the number of messages it missed, and goes
 //!   on from the oldest message still kept.
