@@ -23,6 +23,10 @@
 //!
 //! - `memcpy`: the baseline of DESIGN §7, one `copy_from_slice` of the
 //!   message size between two buffers in this process, on one thread.
+//! - `raw_ring`: the cross-process floor, a minimal hand-written ring of
+//!   fixed slots (1 MiB, as the channel's) in a bare mapping: the peer
+//!   copies each message in with `memcpy` and publishes it with one store,
+//!   the bench copies it out with `memcpy` and releases it with one store.
 //! - `shmchan`: a `bytes` channel with a 1 MiB ring. The peer copies the
 //!   message into the ring with `send(&[u8])`; the bench reads it in place
 //!   through the guard `recv()` returns (zero copy: only the checked bytes
@@ -53,7 +57,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::bytes::{Memcpy, ShmStream, Stream, BENCH, SIZES};
+use common::bytes::{Memcpy, RawBytes, ShmStream, Stream, BENCH, SIZES};
 use common::{with_peer, Wait};
 use criterion::{Criterion, Throughput};
 use std::time::Duration;
@@ -72,6 +76,7 @@ fn main() {
         let mut group = c.benchmark_group(format!("bytes/{label}"));
         group.throughput(Throughput::Bytes(size as u64));
         with_peer(&mut group, "memcpy", || Memcpy::new(size));
+        with_peer(&mut group, "raw_ring", || RawBytes::spawn(size, cpu));
         with_peer(&mut group, "shmchan", || {
             ShmStream::spawn(size, false, Wait::Spin, cpu)
         });

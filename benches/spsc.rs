@@ -29,6 +29,9 @@
 //!   - `spsc_asleep`: `send` / `recv` with no spinning: each side sleeps on
 //!     the futex whenever it must wait.
 //!   - `unix_socket`: as `pipe`, over a socketpair.
+//! - `throughput/24B`: the same with 24-byte messages (three words, the
+//!   size of the demo's tick): `raw_ring` (24-byte slots), `spsc`,
+//!   `raw_ring_batch64`, `spsc_batch64`, and `pipe` (64 KiB writes).
 //!
 //! Round trips are in the `round_trip` bench; the workloads are in
 //! `common::stream`.
@@ -43,7 +46,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::stream::{PipeStream, RawStream, SpscStream, BATCH, BENCH};
+use common::stream::{PipeStream, RawStream, SpscStream, Tick, BATCH, BENCH};
 use common::{with_peer, Wait};
 use criterion::{Criterion, Throughput};
 use std::time::Duration;
@@ -60,24 +63,45 @@ fn main() {
         .configure_from_args();
     let mut group = c.benchmark_group("throughput/8B");
     group.throughput(Throughput::Elements(1));
-    with_peer(&mut group, "raw_ring", || RawStream::spawn(1, cpu));
+    with_peer(&mut group, "raw_ring", || RawStream::<u64>::spawn(1, cpu));
     with_peer(&mut group, "spsc", || {
-        SpscStream::spawn(false, Wait::Spin, cpu)
+        SpscStream::<u64>::spawn(false, Wait::Spin, cpu)
     });
     with_peer(&mut group, "spsc_asleep", || {
-        SpscStream::spawn(false, Wait::Sleep, cpu)
+        SpscStream::<u64>::spawn(false, Wait::Sleep, cpu)
     });
     with_peer(&mut group, "raw_ring_batch64", || {
-        RawStream::spawn(BATCH as u64, cpu)
+        RawStream::<u64>::spawn(BATCH as u64, cpu)
     });
     with_peer(&mut group, "spsc_batch64", || {
-        SpscStream::spawn(true, Wait::Spin, cpu)
+        SpscStream::<u64>::spawn(true, Wait::Spin, cpu)
     });
-    with_peer(&mut group, "pipe", || PipeStream::spawn(true, cpu));
+    with_peer(&mut group, "pipe", || {
+        PipeStream::<_, u64>::spawn(true, cpu)
+    });
     with_peer(&mut group, "pipe_write_per_msg", || {
-        PipeStream::spawn(false, cpu)
+        PipeStream::<_, u64>::spawn(false, cpu)
     });
-    with_peer(&mut group, "unix_socket", || PipeStream::socket(true, cpu));
+    with_peer(&mut group, "unix_socket", || {
+        PipeStream::<_, u64>::socket(true, cpu)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("throughput/24B");
+    group.throughput(Throughput::Elements(1));
+    with_peer(&mut group, "raw_ring", || RawStream::<Tick>::spawn(1, cpu));
+    with_peer(&mut group, "spsc", || {
+        SpscStream::<Tick>::spawn(false, Wait::Spin, cpu)
+    });
+    with_peer(&mut group, "raw_ring_batch64", || {
+        RawStream::<Tick>::spawn(BATCH as u64, cpu)
+    });
+    with_peer(&mut group, "spsc_batch64", || {
+        SpscStream::<Tick>::spawn(true, Wait::Spin, cpu)
+    });
+    with_peer(&mut group, "pipe", || {
+        PipeStream::<_, Tick>::spawn(true, cpu)
+    });
     group.finish();
     c.final_summary();
 }

@@ -20,7 +20,14 @@
 //!   carry each message with one `write(2)`, as a message transport must
 //!   (a writer that buffers, shown as `pipe, 64 KiB writes`, delivers
 //!   nothing until its buffer fills);
-//! - one way, 64 B to 64 KiB: floor `memcpy` of the message in one thread.
+//! - one way, 24 B (the demo's tick), per message and in batches of 64:
+//!   floor `raw ring` with 24-byte slots, against spsc and a pipe;
+//! - one way, 64 B to 64 KiB: floor `memcpy` of the message in one thread;
+//!   the second floor, `raw byte ring`, is what a hand-written program pays
+//!   to carry the bytes to another process: a minimal ring of fixed slots,
+//!   `memcpy` in and `memcpy` out. `bytes` reads each message in place;
+//!   `bytes, recv_into` copies it out into a `Vec`. `time ÷ floor` divides
+//!   by `memcpy`.
 //!
 //! Columns: the median and the 99th percentile of the time per round trip
 //! (each one timed on its own) or per message (the mean over one sample of
@@ -48,7 +55,7 @@ mod common;
 
 use common::echo::{self, Client, Echo, Mpmc, Mpsc, Spsc};
 use common::multi::{Cpus, ShmMpmc, ShmStream, ThreadMpmc, ThreadStream};
-use common::stream::{PipeStream, RawStream, SpscStream, BATCH};
+use common::stream::{PipeStream, RawStream, SpscStream, Tick, BATCH};
 use common::{bytes, Crossbeam, Run, StdMpsc, Wait};
 use hdrhistogram::Histogram;
 use shmchan::mpsc;
@@ -365,17 +372,17 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
             row(
                 "raw ring",
                 Floor,
-                Box::new(move || st(RawStream::spawn(1, cpu))),
+                Box::new(move || st(RawStream::<u64>::spawn(1, cpu))),
             ),
             row(
                 "spsc",
                 Ours,
-                Box::new(move || st(SpscStream::spawn(false, Wait::Spin, cpu))),
+                Box::new(move || st(SpscStream::<u64>::spawn(false, Wait::Spin, cpu))),
             ),
             row(
                 "spsc, asleep",
                 Ours,
-                Box::new(move || st(SpscStream::spawn(false, Wait::Sleep, cpu))),
+                Box::new(move || st(SpscStream::<u64>::spawn(false, Wait::Sleep, cpu))),
             ),
             row(
                 "mpsc, 1 sender",
@@ -421,17 +428,17 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
             row(
                 "unix socket",
                 Other,
-                Box::new(move || st(PipeStream::socket(false, cpu))),
+                Box::new(move || st(PipeStream::<_, u64>::socket(false, cpu))),
             ),
             row(
                 "pipe, 64 KiB writes",
                 Other,
-                Box::new(move || st(PipeStream::spawn(true, cpu))),
+                Box::new(move || st(PipeStream::<_, u64>::spawn(true, cpu))),
             ),
             row(
                 "pipe",
                 Pipe,
-                Box::new(move || st(PipeStream::spawn(false, cpu))),
+                Box::new(move || st(PipeStream::<_, u64>::spawn(false, cpu))),
             ),
         ],
     });
@@ -441,12 +448,52 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
             row(
                 "raw ring, batch 64",
                 Floor,
-                Box::new(move || st(RawStream::spawn(BATCH as u64, cpu))),
+                Box::new(move || st(RawStream::<u64>::spawn(BATCH as u64, cpu))),
             ),
             row(
                 "spsc, batch 64",
                 Ours,
-                Box::new(move || st(SpscStream::spawn(true, Wait::Spin, cpu))),
+                Box::new(move || st(SpscStream::<u64>::spawn(true, Wait::Spin, cpu))),
+            ),
+        ],
+    });
+    all.push(Workload {
+        name: "one way, 24 B".into(),
+        rows: vec![
+            row(
+                "raw ring",
+                Floor,
+                Box::new(move || st(RawStream::<Tick>::spawn(1, cpu))),
+            ),
+            row(
+                "spsc",
+                Ours,
+                Box::new(move || st(SpscStream::<Tick>::spawn(false, Wait::Spin, cpu))),
+            ),
+            row(
+                "pipe, 64 KiB writes",
+                Other,
+                Box::new(move || st(PipeStream::<_, Tick>::spawn(true, cpu))),
+            ),
+            row(
+                "pipe",
+                Pipe,
+                Box::new(move || st(PipeStream::<_, Tick>::spawn(false, cpu))),
+            ),
+        ],
+    });
+    all.push(Workload {
+        name: format!("one way, 24 B, batches of {BATCH}"),
+        rows: vec![
+            row(
+                "raw ring, batch 64",
+                Floor,
+                Box::new(move || st(RawStream::<Tick>::spawn(BATCH as u64, cpu))),
+            ),
+            row(
+                "spsc, batch 64",
+                Ours,
+                Box::new(move || st(SpscStream::<Tick>::spawn(true, Wait::Spin, cpu))),
             ),
         ],
     });
@@ -460,9 +507,19 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
                     Box::new(move || st(bytes::Memcpy::new(size))),
                 ),
                 row(
+                    "raw byte ring, memcpy in and out",
+                    Floor,
+                    Box::new(move || st(bytes::RawBytes::spawn(size, cpu))),
+                ),
+                row(
                     "bytes",
                     Ours,
                     Box::new(move || st(bytes::ShmStream::spawn(size, false, Wait::Spin, cpu))),
+                ),
+                row(
+                    "bytes, recv_into",
+                    Ours,
+                    Box::new(move || st(bytes::ShmStream::spawn(size, true, Wait::Spin, cpu))),
                 ),
                 row(
                     "bytes, asleep",

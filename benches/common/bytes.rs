@@ -6,6 +6,7 @@
 //! transport that lost, duplicated, reordered or truncated one fails the
 //! run.
 
+use super::raw::{remember_bench, spin, RawShm};
 use super::{read_or_eof, stdin_file, stdout_file, Bench, Peer, Res, Run, Wait};
 use shmchan::{bytes, spsc};
 use std::hint::black_box;
@@ -13,6 +14,8 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{ChildStdin, Stdio};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// The peer's environment, and how the bench names itself and its
@@ -198,6 +201,94 @@ impl Drop for ShmStream {
     }
 }
 
+/// The cross-process floor: a minimal ring of fixed `size`-byte slots in a
+/// bare mapping (as many bytes as the `bytes` channel's ring), the peer
+/// copying each message in with `memcpy` and publishing it with one store,
+/// the bench copying it out with `memcpy` and releasing it with one store.
+/// What a hand-written program pays to carry the bytes to another core.
+pub struct RawBytes {
+    commands: Option<spsc::Sender<u64>>,
+    shm: RawShm,
+    size: usize,
+    slots: u64,
+    head: u64,
+    cached_tail: u64,
+    buf: Vec<u8>,
+    peer: Peer,
+}
+
+impl RawBytes {
+    pub fn spawn(size: usize, cpu: Option<usize>) -> Self {
+        let slots = (RING_BYTES / size) as u64;
+        let (commands_name, raw_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("raw"));
+        let commands =
+            spsc::Sender::<u64>::create(&commands_name, 16).expect("create the command channel");
+        let shm = RawShm::create_bytes(&raw_name, RING_BYTES).expect("create the raw mapping");
+        let args = [commands_name.as_str(), &raw_name, &size.to_string()];
+        let peer = spawn_peer("raw-source", &args, cpu, Stdio::null());
+        Self {
+            commands: Some(commands),
+            shm,
+            size,
+            slots,
+            head: 0,
+            cached_tail: 0,
+            buf: vec![0; size],
+            peer,
+        }
+    }
+}
+
+/// Slot `position`'s first byte in a raw byte ring of `slots` slots of
+/// `size` bytes at `base`.
+fn raw_slot(base: NonNull<u8>, position: u64, slots: u64, size: usize) -> *mut u8 {
+    // SAFETY: `(position % slots) * size + size <= slots * size`, the
+    // bytes the mapping holds after its index words.
+    unsafe { base.as_ptr().add((position % slots) as usize * size) }
+}
+
+impl Run for RawBytes {
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        let commands = self.commands.as_ref().expect("running");
+        if commands.send(iters).is_err() {
+            self.peer.left();
+        }
+        let (head_word, tail_word, base, _) = self.shm.byte_ring();
+        let (mut head, mut cached_tail) = (self.head, self.cached_tail);
+        let mut spins = 0;
+        for seq in 0..iters {
+            while head == cached_tail {
+                // Acquire: pairs with the peer's Release store of `tail`,
+                // after it copied the message in.
+                cached_tail = tail_word.load(Ordering::Acquire);
+                if head == cached_tail {
+                    self.peer.wait_turn(&mut spins);
+                }
+            }
+            let slot = raw_slot(base, head, self.slots, self.size);
+            // SAFETY: the slot lies in the mapping (`raw_slot`), and is the
+            // bench's until it stores a `head` past it: the peer published
+            // it and does not write it again before then.
+            unsafe { std::ptr::copy_nonoverlapping(slot, self.buf.as_mut_ptr(), self.size) };
+            head += 1;
+            // Release: pairs with the peer's Acquire load of `head`, after
+            // the copy.
+            head_word.store(head, Ordering::Release);
+            verify(&self.buf, seq, self.size);
+        }
+        (self.head, self.cached_tail) = (head, cached_tail);
+        start.elapsed()
+    }
+}
+
+impl Drop for RawBytes {
+    fn drop(&mut self) {
+        drop(self.commands.take()); // the peer's command loop ends
+        self.peer.finish();
+    }
+}
+
 /// The bench reads length-prefixed messages from the peer's standard output
 /// (a socket or a pipe); commands go to its standard input.
 pub struct Stream<R> {
@@ -296,6 +387,7 @@ fn spawn_peer(
 // The peer process.
 
 pub fn run_peer(role: &str) -> Res<()> {
+    remember_bench();
     let args = BENCH.peer_args()?;
     let arg = |i: usize| args.get(i);
     let gone = "the bench stopped receiving";
@@ -329,6 +421,38 @@ pub fn run_peer(role: &str) -> Res<()> {
                     out.write_all(&frame)?;
                 }
                 out.flush()?;
+            }
+        }
+        "raw-source" => {
+            let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
+            let shm = RawShm::open_bytes(arg(1)?, RING_BYTES)?;
+            let size: usize = arg(2)?.parse()?;
+            if !(24..=RING_BYTES).contains(&size) {
+                return Err(format!("a message of {size} bytes").into());
+            }
+            let slots = (RING_BYTES / size) as u64;
+            let (head, tail, base, _) = shm.byte_ring();
+            let mut message = payload(size);
+            let (mut next, mut cached_head) = (0u64, 0u64);
+            for iters in &commands {
+                for seq in 0..iters {
+                    stamp(&mut message, seq);
+                    let mut spins = 0u32;
+                    while next - cached_head == slots {
+                        // Acquire: pairs with the bench's Release of `head`,
+                        // after it copied the slot out.
+                        cached_head = head.load(Ordering::Acquire);
+                        spins = spin(spins)?;
+                    }
+                    let slot = raw_slot(base, next, slots, size);
+                    // SAFETY: the slot lies in the mapping, and is ours: the
+                    // bench released it (`head` is past it) and reads it
+                    // again only after we publish it.
+                    unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), slot, size) };
+                    next += 1;
+                    // Release: pairs with the bench's Acquire of `tail`.
+                    tail.store(next, Ordering::Release);
+                }
             }
         }
         other => return Err(format!("unknown role {other:?}").into()),

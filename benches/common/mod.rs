@@ -265,6 +265,14 @@ impl Bench {
 pub struct PeerArgs(Vec<String>);
 
 impl PeerArgs {
+    /// The last argument.
+    pub fn last(&self) -> Res<&str> {
+        self.0
+            .last()
+            .map(String::as_str)
+            .ok_or_else(|| "no arguments".into())
+    }
+
     /// Argument `i`.
     pub fn get(&self, i: usize) -> Res<&str> {
         self.0

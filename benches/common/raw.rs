@@ -12,31 +12,44 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// Slots of the hand-written ring: as many as the spsc channel's in
 /// `stream` (checked there).
 pub const RAW_CAPACITY: u64 = 4096;
+/// The most words a slot of the hand-written ring has (24-byte messages).
+pub const RAW_SLOT_WORDS: usize = 3;
 /// Words of a raw mapping: two index words 128 bytes apart, then the slots.
-const RAW_WORDS: usize = 32 + RAW_CAPACITY as usize;
+const RAW_WORDS: usize = 32 + RAW_SLOT_WORDS * RAW_CAPACITY as usize;
 
-/// A bare POSIX shared-memory mapping of [`RAW_WORDS`] atomic words, for
-/// the hand-written baselines: no header, no checks, no sleeping.
+/// A bare POSIX shared-memory mapping of atomic words ([`RAW_WORDS`]
+/// unless asked for more), for the hand-written baselines: no header, no
+/// checks, no sleeping.
 pub struct RawShm {
     words: NonNull<AtomicU64>,
+    len: usize,
 }
 
 impl RawShm {
-    const LEN: usize = RAW_WORDS * size_of::<u64>();
-
     pub fn create(name: &str) -> std::io::Result<Self> {
-        Self::map(name, true)
+        Self::map(name, true, RAW_WORDS)
     }
 
     pub fn open(name: &str) -> std::io::Result<Self> {
-        Self::map(name, false)
+        Self::map(name, false, RAW_WORDS)
+    }
+
+    /// A mapping of two index words and `bytes` bytes after them (see
+    /// [`byte_ring`](Self::byte_ring)).
+    pub fn create_bytes(name: &str, bytes: usize) -> std::io::Result<Self> {
+        Self::map(name, true, 32 + bytes.div_ceil(8))
+    }
+
+    pub fn open_bytes(name: &str, bytes: usize) -> std::io::Result<Self> {
+        Self::map(name, false, 32 + bytes.div_ceil(8))
     }
 
     fn path(name: &str) -> std::io::Result<CString> {
         Ok(CString::new(format!("/{name}"))?)
     }
 
-    fn map(name: &str, create: bool) -> std::io::Result<Self> {
+    fn map(name: &str, create: bool, words: usize) -> std::io::Result<Self> {
+        let len = words * size_of::<u64>();
         let path = Self::path(name)?;
         let flags = if create {
             libc::O_CREAT | libc::O_EXCL | libc::O_RDWR
@@ -51,16 +64,17 @@ impl RawShm {
         // SAFETY: `fd` was just opened, and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: `fd` is an open descriptor of a shared-memory object.
-        if create && unsafe { libc::ftruncate(fd.as_raw_fd(), Self::LEN as libc::off_t) } != 0 {
+        if create && unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: a new shared mapping of `LEN` bytes of `fd`, which its
-        // creator sized to `LEN` before any opener runs; no existing memory
-        // is affected.
+        // SAFETY: a new shared mapping of `len` bytes of `fd`, which its
+        // creator sized to `len` before any opener runs (with the same
+        // length: both sides take it from the same constant or argument);
+        // no existing memory is affected.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                Self::LEN,
+                len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
@@ -71,7 +85,7 @@ impl RawShm {
             return Err(std::io::Error::last_os_error());
         }
         let words = NonNull::new(ptr.cast()).ok_or(ErrorKind::Other)?;
-        Ok(Self { words })
+        Ok(Self { words, len })
     }
 
     /// Removes the name; the mappings stay valid.
@@ -83,11 +97,24 @@ impl RawShm {
     }
 
     fn words(&self) -> &[AtomicU64] {
-        // SAFETY: the mapping is `RAW_WORDS` words long, page-aligned,
-        // zero-filled when created, and mapped while `self` lives;
-        // `AtomicU64` has the layout of `u64`, and both processes only ever
-        // access the words atomically.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), RAW_WORDS) }
+        // SAFETY: the mapping is `len` bytes long, page-aligned, zero-filled
+        // when created, and mapped while `self` lives; `AtomicU64` has the
+        // layout of `u64`, and both processes only ever access these words
+        // atomically (a byte ring's slots are not handed out as words).
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len / 8) }
+    }
+
+    /// Head (written by the consumer), tail (by the producer), and the
+    /// bytes after them, for a byte ring whose slots the two sides copy in
+    /// and out with `memcpy`, each slot owned by one side at a time through
+    /// the indices' Release and Acquire.
+    pub fn byte_ring(&self) -> (&AtomicU64, &AtomicU64, NonNull<u8>, usize) {
+        let words = self.words();
+        let bytes = self.len - 32 * 8;
+        // SAFETY: word 32 lies in the mapping (`map` makes at least 32 words
+        // and the bytes after them).
+        let slots = unsafe { self.words.add(32) }.cast::<u8>();
+        (&words[0], &words[16], slots, bytes)
     }
 
     /// Head (written by the consumer), tail (by the producer), slots.
@@ -107,7 +134,7 @@ impl Drop for RawShm {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `map`; no reference
         // into it outlives `self`.
-        unsafe { libc::munmap(self.words.as_ptr().cast(), Self::LEN) };
+        unsafe { libc::munmap(self.words.as_ptr().cast(), self.len) };
     }
 }
 

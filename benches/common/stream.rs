@@ -1,18 +1,103 @@
-//! One-way streams of `u64`s from a peer process to the bench: spsc
-//! (message by message and in batches), the hand-written Lamport ring, and
-//! a pipe. Each implements [`Run`]: `run(iters)` has the peer stream
-//! `iters` messages, checks every one against its sequence number, and
-//! returns the time to the last.
+//! One-way streams from a peer process to the bench: spsc (message by
+//! message and in batches), the hand-written Lamport ring, a pipe and a
+//! Unix socket, each carrying 8-byte messages (`u64`) or 24-byte ones
+//! ([`Tick`], three words), as [`Msg`] says. Each implements [`Run`]:
+//! `run(iters)` has the peer stream `iters` messages, checks every one
+//! against what message `i` must be, and returns the time to the last.
 
-use super::raw::{remember_bench, spin, RawShm, RAW_CAPACITY};
-use super::{read_or_eof, read_u64, stdin_file, stdout_file, verify, Bench, Peer, Res, Run, Wait};
+use super::raw::{remember_bench, spin, RawShm, RAW_CAPACITY, RAW_SLOT_WORDS};
+use super::{read_or_eof, stdin_file, stdout_file, verify, Bench, Peer, Res, Run, Wait};
 use shmchan::spsc::{Receiver, Sender};
+use shmchan::ShmSafe;
+use std::fmt::Debug;
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// A streamed message: what message `i` is, word by word.
+pub trait Msg: ShmSafe + PartialEq + Debug + 'static {
+    /// How the peer is told which it is.
+    const TAG: &'static str;
+    /// 64-bit words in one.
+    const WORDS: usize;
+    /// Word `k` of message `i`; word 0 is `i`.
+    fn word(i: u64, k: usize) -> u64;
+    fn from_words(words: &[u64]) -> Self;
+    /// Message `i`.
+    #[inline(always)]
+    fn make(i: u64) -> Self {
+        let mut words = [0u64; RAW_SLOT_WORDS];
+        for (k, word) in words[..Self::WORDS].iter_mut().enumerate() {
+            *word = Self::word(i, k);
+        }
+        Self::from_words(&words[..Self::WORDS])
+    }
+    /// Fails the run unless `got` is message `i`.
+    #[inline(always)]
+    fn check(got: &Self, i: u64) {
+        if *got != Self::make(i) {
+            mismatch(got, i);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn mismatch(got: &impl Debug, i: u64) -> ! {
+    panic!("message {i} arrived as {got:?}: lost, duplicated, reordered or torn")
+}
+
+impl Msg for u64 {
+    const TAG: &'static str = "8B";
+    const WORDS: usize = 1;
+    #[inline(always)]
+    fn word(i: u64, _k: usize) -> u64 {
+        i
+    }
+    #[inline(always)]
+    fn from_words(words: &[u64]) -> Self {
+        words[0]
+    }
+    #[inline(always)]
+    fn check(got: &Self, i: u64) {
+        verify(*got, i);
+    }
+}
+
+/// A 24-byte message (the size of the demo's market-data tick): its
+/// sequence number and two words derived from it.
+#[derive(Clone, Copy, Debug, PartialEq, shmchan::ShmSafe)]
+#[repr(C)]
+pub struct Tick {
+    seq: u64,
+    px: u64,
+    qty: u64,
+}
+
+impl Msg for Tick {
+    const TAG: &'static str = "24B";
+    const WORDS: usize = 3;
+    #[inline(always)]
+    fn word(i: u64, k: usize) -> u64 {
+        match k {
+            0 => i,
+            1 => i ^ 0x5A5A_5A5A_5A5A_5A5A,
+            _ => i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        }
+    }
+    #[inline(always)]
+    fn from_words(words: &[u64]) -> Self {
+        Self {
+            seq: words[0],
+            px: words[1],
+            qty: words[2],
+        }
+    }
+}
 
 /// The peer's environment (its channel names are its arguments), and how
 /// the bench names itself and its channels.
@@ -39,15 +124,15 @@ const READY: u64 = u64::MAX;
 // The bench's side of each peer.
 
 /// The bench streams from an spsc channel; commands go over another.
-pub struct SpscStream {
+pub struct SpscStream<M: Msg> {
     /// How many messages to stream next; dropping it stops the peer.
     commands: Option<Sender<u64>>,
-    data: Receiver<u64>,
+    data: Receiver<M>,
     batched: bool,
     peer: Peer,
 }
 
-impl SpscStream {
+impl<M: Msg> SpscStream<M> {
     pub fn spawn(batched: bool, wait: Wait, cpu: Option<usize>) -> Self {
         let (commands_name, data_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("data"));
         let commands = Sender::create(&commands_name, 16).expect("create the command channel");
@@ -58,9 +143,10 @@ impl SpscStream {
         } else {
             "spsc-source"
         };
-        let mut peer = spawn_peer(role, &[&commands_name, &data_name, wait.arg()], cpu, false);
+        let args = [commands_name.as_str(), &data_name, wait.arg(), M::TAG];
+        let mut peer = spawn_peer(role, &args, cpu, false);
         let ready = peer.recv_first(|timeout| data.recv_timeout(timeout));
-        assert_eq!(ready, READY, "the peer's first message");
+        assert_eq!(ready, M::make(READY), "the peer's first message");
         Self {
             commands: Some(commands),
             data,
@@ -70,28 +156,29 @@ impl SpscStream {
     }
 }
 
-impl Run for SpscStream {
+impl<M: Msg> Run for SpscStream<M> {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
         let commands = self.commands.as_ref().expect("running");
         commands.send(iters).unwrap_or_else(|_| self.peer.left());
         let mut next = 0;
         if self.batched {
-            let mut buf = [0u64; BATCH];
+            let mut buf = [M::make(0); BATCH];
             while next < iters {
                 let want = BATCH.min((iters - next) as usize);
                 let got = self
                     .data
                     .recv_batch(&mut buf[..want])
                     .unwrap_or_else(|_| self.peer.left());
-                for &value in &buf[..got] {
-                    verify(value, next);
+                for value in &buf[..got] {
+                    M::check(value, next);
                     next += 1;
                 }
             }
         } else {
             while next < iters {
-                verify(self.data.recv().unwrap_or_else(|_| self.peer.left()), next);
+                let value = self.data.recv().unwrap_or_else(|_| self.peer.left());
+                M::check(&value, next);
                 next += 1;
             }
         }
@@ -99,7 +186,7 @@ impl Run for SpscStream {
     }
 }
 
-impl Drop for SpscStream {
+impl<M: Msg> Drop for SpscStream<M> {
     fn drop(&mut self) {
         drop(self.commands.take()); // the peer's command loop ends
         self.peer.finish();
@@ -109,19 +196,20 @@ impl Drop for SpscStream {
 /// The bench streams from a pipe or a Unix stream socket (the peer's
 /// standard output), through a `BufReader`; commands go over a pipe (its
 /// standard input).
-pub struct PipeStream<R> {
+pub struct PipeStream<R, M: Msg> {
     commands: Option<ChildStdin>,
     data: BufReader<R>,
     peer: Peer,
+    _messages: PhantomData<M>,
 }
 
-impl PipeStream<ChildStdout> {
+impl<M: Msg> PipeStream<ChildStdout, M> {
     /// The peer writes through a `BufWriter` if `buffered`, else with one
     /// `write(2)` per message.
     pub fn spawn(buffered: bool, cpu: Option<usize>) -> Self {
         let mut peer = BENCH.spawn(
             source_role(buffered),
-            &[""; 0],
+            &[M::TAG],
             cpu,
             Stdio::piped(),
             Stdio::piped(),
@@ -131,12 +219,18 @@ impl PipeStream<ChildStdout> {
     }
 }
 
-impl PipeStream<UnixStream> {
+impl<M: Msg> PipeStream<UnixStream, M> {
     /// Over a socketpair; the peer writes as in [`PipeStream::spawn`].
     pub fn socket(buffered: bool, cpu: Option<usize>) -> Self {
         let (ours, theirs) = UnixStream::pair().expect("socketpair");
         let stdout = Stdio::from(OwnedFd::from(theirs));
-        let peer = BENCH.spawn(source_role(buffered), &[""; 0], cpu, Stdio::piped(), stdout);
+        let peer = BENCH.spawn(
+            source_role(buffered),
+            &[M::TAG],
+            cpu,
+            Stdio::piped(),
+            stdout,
+        );
         Self::new(ours, peer)
     }
 }
@@ -149,18 +243,41 @@ fn source_role(buffered: bool) -> &'static str {
     }
 }
 
-impl<R: Read> PipeStream<R> {
+impl<R: Read, M: Msg> PipeStream<R, M> {
     fn new(data: R, mut peer: Peer) -> Self {
         let commands = peer.child.stdin.take().expect("pipe to the peer");
         Self {
             commands: Some(commands),
             data: BufReader::with_capacity(PIPE_BUFFER, data),
             peer,
+            _messages: PhantomData,
         }
     }
 }
 
-impl<R: Read> Run for PipeStream<R> {
+/// Message `i` as the bytes a pipe carries: its words, in order.
+#[inline(always)]
+fn record<M: Msg>(i: u64) -> ([u8; 8 * RAW_SLOT_WORDS], usize) {
+    let mut bytes = [0u8; 8 * RAW_SLOT_WORDS];
+    for k in 0..M::WORDS {
+        bytes[8 * k..8 * k + 8].copy_from_slice(&M::word(i, k).to_ne_bytes());
+    }
+    (bytes, 8 * M::WORDS)
+}
+
+/// The next message from a pipe.
+#[inline(always)]
+fn read_msg<M: Msg>(from: &mut impl Read) -> std::io::Result<M> {
+    let mut bytes = [0u8; 8 * RAW_SLOT_WORDS];
+    from.read_exact(&mut bytes[..8 * M::WORDS])?;
+    let mut words = [0u64; RAW_SLOT_WORDS];
+    for (k, word) in words[..M::WORDS].iter_mut().enumerate() {
+        *word = u64::from_ne_bytes(bytes[8 * k..8 * k + 8].try_into().expect("8 bytes"));
+    }
+    Ok(M::from_words(&words[..M::WORDS]))
+}
+
+impl<R: Read, M: Msg> Run for PipeStream<R, M> {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
         let commands = self.commands.as_mut().expect("running");
@@ -168,38 +285,51 @@ impl<R: Read> Run for PipeStream<R> {
             .write_all(&iters.to_ne_bytes())
             .expect("send a command to the pipe peer");
         for next in 0..iters {
-            let value = read_u64(&mut self.data)
+            let value = read_msg::<M>(&mut self.data)
                 .unwrap_or_else(|err| panic!("the pipe peer left ({err}): {}", self.peer.status()));
-            verify(value, next);
+            M::check(&value, next);
         }
         start.elapsed()
     }
 }
 
-impl<R> Drop for PipeStream<R> {
+impl<R, M: Msg> Drop for PipeStream<R, M> {
     fn drop(&mut self) {
         drop(self.commands.take()); // the peer reads end-of-file
         self.peer.finish();
     }
 }
 
-/// The hand-written baseline of `throughput/8B`: a minimal Lamport ring in
-/// a bare mapping, with cached indices. The producer writes one message,
+/// The hand-written baseline of the one-way streams: a minimal Lamport
+/// ring in a bare mapping, with cached indices, a slot of `M::WORDS` words
+/// per message. The producer writes one message,
 /// or a batch of `batch`, and publishes it with one store; the consumer
 /// takes one, or up to a batch of what is ready, and releases it with one
 /// store. (The batched consumer reads a batch in one loop, as `recv_batch`
 /// does: taking them one at a time and releasing every `batch` ran at a
 /// third of the speed, which would flatter spsc.)
-pub struct RawStream {
+pub struct RawStream<M: Msg> {
     commands: Option<Sender<u64>>,
     shm: RawShm,
     batch: u64,
     head: u64,
     cached_tail: u64,
     peer: Peer,
+    _messages: PhantomData<M>,
 }
 
-impl RawStream {
+/// The words of slot `position` of a raw ring of `words`-word slots.
+#[inline(always)]
+fn raw_slot(
+    slots: &[std::sync::atomic::AtomicU64],
+    position: u64,
+    words: usize,
+) -> &[std::sync::atomic::AtomicU64] {
+    let base = (position % RAW_CAPACITY) as usize * words;
+    &slots[base..base + words]
+}
+
+impl<M: Msg> RawStream<M> {
     pub fn spawn(batch: u64, cpu: Option<usize>) -> Self {
         assert!((1..=RAW_CAPACITY).contains(&batch), "a batch of {batch}");
         let (commands_name, raw_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("raw"));
@@ -209,6 +339,7 @@ impl RawStream {
             commands_name.as_str(),
             raw_name.as_str(),
             &batch.to_string(),
+            M::TAG,
         ];
         let mut peer = spawn_peer("raw-source", &args, cpu, false);
         let (head, tail, slots) = shm.ring();
@@ -218,8 +349,8 @@ impl RawStream {
             peer.wait_turn(&mut spins);
         }
         assert_eq!(
-            slots[0].load(Ordering::Relaxed),
-            READY,
+            read_slot::<M>(raw_slot(slots, 0, M::WORDS)),
+            M::make(READY),
             "the peer's first message"
         );
         // Release: pairs with the peer's Acquire load of `head`.
@@ -232,11 +363,32 @@ impl RawStream {
             head: 1,
             cached_tail: 1,
             peer,
+            _messages: PhantomData,
         }
     }
 }
 
-impl Run for RawStream {
+/// The message in a raw ring's slot.
+#[inline(always)]
+fn read_slot<M: Msg>(slot: &[std::sync::atomic::AtomicU64]) -> M {
+    let mut words = [0u64; RAW_SLOT_WORDS];
+    for (word, cell) in words.iter_mut().zip(slot) {
+        // Relaxed: ordered by the Acquire load of `tail` before it.
+        *word = cell.load(Ordering::Relaxed);
+    }
+    M::from_words(&words[..M::WORDS])
+}
+
+/// Writes message `i` into a raw ring's slot.
+#[inline(always)]
+fn write_slot<M: Msg>(slot: &[std::sync::atomic::AtomicU64], i: u64) {
+    for (k, cell) in slot.iter().enumerate() {
+        // Relaxed: ordered by the Release store of `tail` after it.
+        cell.store(M::word(i, k), Ordering::Relaxed);
+    }
+}
+
+impl<M: Msg> Run for RawStream<M> {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
         let commands = self.commands.as_ref().expect("running");
@@ -250,7 +402,7 @@ impl Run for RawStream {
     }
 }
 
-impl RawStream {
+impl<M: Msg> RawStream<M> {
     /// Takes `iters` messages, releasing each.
     fn one_by_one(&mut self, iters: u64) {
         let (head_word, tail_word, slots) = self.shm.ring();
@@ -265,10 +417,7 @@ impl RawStream {
                     self.peer.wait_turn(&mut spins);
                 }
             }
-            verify(
-                slots[(head % RAW_CAPACITY) as usize].load(Ordering::Relaxed),
-                i,
-            );
+            M::check(&read_slot::<M>(raw_slot(slots, head, M::WORDS)), i);
             head += 1;
             // Release: pairs with the peer's Acquire load of `head`, after
             // the slot was read.
@@ -294,8 +443,8 @@ impl RawStream {
             }
             let n = (cached_tail - head).min(self.batch).min(iters - i);
             for k in 0..n {
-                let slot = &slots[((head + k) % RAW_CAPACITY) as usize];
-                verify(slot.load(Ordering::Relaxed), i + k);
+                let slot = raw_slot(slots, head + k, M::WORDS);
+                M::check(&read_slot::<M>(slot), i + k);
             }
             (head, i) = (head + n, i + n);
             // Release: as in `one_by_one`, after the whole batch was read.
@@ -305,7 +454,7 @@ impl RawStream {
     }
 }
 
-impl Drop for RawStream {
+impl<M: Msg> Drop for RawStream<M> {
     fn drop(&mut self) {
         drop(self.commands.take()); // the peer's command loop ends
         self.peer.finish();
@@ -325,18 +474,28 @@ fn spawn_peer(role: &'static str, names: &[&str], cpu: Option<usize>, pipes: boo
 pub fn run_peer(role: &str) -> Res<()> {
     remember_bench();
     let args = BENCH.peer_args()?;
+    // The message size is the last argument.
+    let tag = args.last()?;
+    match tag {
+        "8B" => run_peer_of::<u64>(role, &args),
+        "24B" => run_peer_of::<Tick>(role, &args),
+        other => Err(format!("no message size {other:?}").into()),
+    }
+}
+
+fn run_peer_of<M: Msg>(role: &str, args: &super::PeerArgs) -> Res<()> {
     let name = |i: usize| args.get(i);
     let gone = "the bench stopped receiving";
     match role {
         "spsc-source" | "spsc-batch-source" => {
             let commands = Receiver::<u64>::open(name(0)?)?;
-            let data = Sender::<u64>::open_with(name(1)?, &Wait::parse(name(2)?)?.options())?;
-            data.send(READY).map_err(|_| gone)?;
-            let mut buf = [0u64; BATCH];
+            let data = Sender::<M>::open_with(name(1)?, &Wait::parse(name(2)?)?.options())?;
+            data.send(M::make(READY)).map_err(|_| gone)?;
+            let mut buf = [M::make(0); BATCH];
             for iters in &commands {
                 if role == "spsc-source" {
                     for i in 0..iters {
-                        data.send(i).map_err(|_| gone)?;
+                        data.send(M::make(i)).map_err(|_| gone)?;
                     }
                     continue;
                 }
@@ -344,7 +503,7 @@ pub fn run_peer(role: &str) -> Res<()> {
                 while i < iters {
                     let len = BATCH.min((iters - i) as usize);
                     for (j, slot) in buf[..len].iter_mut().enumerate() {
-                        *slot = i + j as u64;
+                        *slot = M::make(i + j as u64);
                     }
                     data.send_batch(&buf[..len]).map_err(|_| gone)?;
                     i += len as u64;
@@ -356,7 +515,8 @@ pub fn run_peer(role: &str) -> Res<()> {
             let mut data = BufWriter::with_capacity(PIPE_BUFFER, stdout_file()?);
             while let Some(iters) = read_or_eof(&mut commands)? {
                 for i in 0..iters {
-                    data.write_all(&i.to_ne_bytes())?;
+                    let (bytes, len) = record::<M>(i);
+                    data.write_all(&bytes[..len])?;
                 }
                 data.flush()?;
             }
@@ -366,7 +526,8 @@ pub fn run_peer(role: &str) -> Res<()> {
             let mut data = stdout_file()?;
             while let Some(iters) = read_or_eof(&mut commands)? {
                 for i in 0..iters {
-                    data.write_all(&i.to_ne_bytes())?;
+                    let (bytes, len) = record::<M>(i);
+                    data.write_all(&bytes[..len])?;
                 }
             }
         }
@@ -379,7 +540,7 @@ pub fn run_peer(role: &str) -> Res<()> {
             }
             let (head, tail, slots) = shm.ring();
             // Ready: a first message, at position 0.
-            slots[0].store(READY, Ordering::Relaxed);
+            write_slot::<M>(raw_slot(slots, 0, M::WORDS), READY);
             // Release: publishes the slot; pairs with the bench's Acquire.
             tail.store(1, Ordering::Release);
             let (mut next, mut cached_head) = (1u64, 0u64);
@@ -393,7 +554,7 @@ pub fn run_peer(role: &str) -> Res<()> {
                             cached_head = head.load(Ordering::Acquire);
                             spins = spin(spins)?;
                         }
-                        slots[(next % RAW_CAPACITY) as usize].store(i, Ordering::Relaxed);
+                        write_slot::<M>(raw_slot(slots, next, M::WORDS), i);
                         next += 1;
                         // Release: pairs with the bench's Acquire of `tail`.
                         tail.store(next, Ordering::Release);
@@ -411,8 +572,7 @@ pub fn run_peer(role: &str) -> Res<()> {
                         spins = spin(spins)?;
                     }
                     for k in 0..n {
-                        let slot = &slots[((next + k) % RAW_CAPACITY) as usize];
-                        slot.store(i + k, Ordering::Relaxed);
+                        write_slot::<M>(raw_slot(slots, next + k, M::WORDS), i + k);
                     }
                     (next, i) = (next + n, i + n);
                     // Release: as above, after the whole batch was written.

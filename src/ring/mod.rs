@@ -137,3 +137,33 @@ pub(crate) struct Snapshot {
 /// garbage into the segment. The endpoint stops using the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Corrupt;
+
+/// Writes a copy of `*src` to `dst`, in 8-byte words when `T` is 17 to 64
+/// bytes of whole, aligned words; otherwise as one move.
+///
+/// A message the caller has just built sits on its stack as one store per
+/// field. A plain move of a 24-byte `T` loads it back 16 bytes at a time,
+/// and a processor cannot forward one load from two stores: it waits for
+/// them to reach the cache, about a dozen cycles a message, which doubled
+/// the cost of a `send` of 24 bytes. Volatile 8-byte loads are never
+/// merged, so each is forwarded from the store of its field.
+///
+/// # Safety
+///
+/// `src` must be valid for reads and `dst` for writes of one `T`, both
+/// aligned, not overlapping.
+#[inline(always)]
+pub(crate) unsafe fn copy_words<T>(src: *const T, dst: *mut T) {
+    let size = core::mem::size_of::<T>();
+    if core::mem::align_of::<T>() >= 8 && size % 8 == 0 && (17..=64).contains(&size) {
+        let (src, dst) = (src.cast::<u64>(), dst.cast::<u64>());
+        for k in 0..size / 8 {
+            // SAFETY: word `k` lies within both `T`s, which are aligned to
+            // 8 (the caller's contract and the test above).
+            unsafe { dst.add(k).write(src.add(k).read_volatile()) };
+        }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { dst.write(src.read()) };
+    }
+}

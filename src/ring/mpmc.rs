@@ -235,8 +235,9 @@ impl<T: crate::ShmSafe> Queue<T> {
         let (position, cell) = self.claim_free(who)?;
         // SAFETY: the word names us as the claimer of this cell for this
         // lap: no other producer writes it, and no consumer reads it before
-        // we publish.
-        cell.value.with_mut(|slot| unsafe { slot.write(value) });
+        // we publish; `value` is a local.
+        cell.value
+            .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
         // Release: SYNC POINT `publish`.
         cell.seq
             .store(Word::plain(position.wrapping_add(1)), Ordering::Release);

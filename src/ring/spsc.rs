@@ -194,10 +194,11 @@ impl<T: crate::ShmSafe> Producer<T> {
         }
         let tail = self.tail.get();
         // SAFETY: the slot at `tail` is free (`free` >= 1): the consumer has
-        // released it and will not read it before `tail` moves past it.
+        // released it and will not read it before `tail` moves past it;
+        // `value` is a local.
         self.ring
             .slot(tail)
-            .with_mut(|slot| unsafe { slot.write(value) });
+            .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
         self.publish(tail.wrapping_add(1));
         Ok(())
     }
