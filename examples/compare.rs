@@ -53,7 +53,7 @@
 #[allow(dead_code)] // the criterion plumbing and some helpers are the benches' alone
 mod common;
 
-use common::echo::{self, Client, Echo, Mpmc, Mpsc, Spsc};
+use common::echo::{self, Broadcast, Client, Echo, Mpmc, Mpsc, Spsc};
 use common::multi::{Cpus, ShmMpmc, ShmStream, ThreadMpmc, ThreadStream};
 use common::stream::{PipeStream, RawStream, SpscStream, Tick, BATCH};
 use common::{bytes, Crossbeam, Run, StdMpsc, Wait};
@@ -306,6 +306,11 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
                 "mpmc",
                 Ours,
                 Box::new(move || rt(echo::typed::<Mpmc>(Wait::Spin, cpu))),
+            ),
+            row(
+                "broadcast, 1 receiver",
+                Ours,
+                Box::new(move || rt(echo::typed::<Broadcast>(Wait::Spin, cpu))),
             ),
             row(
                 "bytes, 64 B",

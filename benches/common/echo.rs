@@ -435,6 +435,45 @@ flavor!(
     mpmc
 );
 
+/// `shmchan::broadcast`, one receiver each way: its ring hands each message
+/// over in its slot (a sequence word beside it), where spsc's also moves
+/// the `tail` line.
+pub struct Broadcast;
+
+impl Flavor for Broadcast {
+    type Tx = shmchan::broadcast::Sender<u64>;
+    type Rx = shmchan::broadcast::Receiver<u64>;
+    const ROLE: &'static str = "broadcast";
+    fn create_tx(name: &str, options: &Options) -> Result<Self::Tx, shmchan::Error> {
+        Self::Tx::create_with(name, options)
+    }
+    fn create_rx(name: &str, options: &Options) -> Result<Self::Rx, shmchan::Error> {
+        Self::Rx::create_with(name, options)
+    }
+    fn open_tx(name: &str, options: &Options) -> Result<Self::Tx, shmchan::Error> {
+        Self::Tx::open_with(name, options)
+    }
+    fn open_rx(name: &str, options: &Options) -> Result<Self::Rx, shmchan::Error> {
+        Self::Rx::open_with(name, options)
+    }
+    #[inline(always)]
+    fn send(tx: &Self::Tx, value: u64) -> bool {
+        tx.send(value).is_ok()
+    }
+    #[inline(always)]
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+    fn recv_timeout(rx: &Self::Rx, timeout: Duration) -> Result<u64, RecvTimeoutError> {
+        use shmchan::broadcast::RecvTimeoutError as E;
+        rx.recv_timeout(timeout).map_err(|err| match err {
+            E::Timeout => RecvTimeoutError::Timeout,
+            // Block mode: never lapped.
+            E::Disconnected | E::Lagged(_) => RecvTimeoutError::Disconnected,
+        })
+    }
+}
+
 /// Two typed channels of `u64`, ping and pong.
 pub struct Typed<F: Flavor> {
     ping: F::Tx,
@@ -573,6 +612,7 @@ pub fn run_peer(role: &str) -> Res<()> {
         "spsc" => echo_typed::<Spsc>(arg(0)?, arg(1)?, Wait::parse(arg(2)?)?),
         "mpsc" => echo_typed::<Mpsc>(arg(0)?, arg(1)?, Wait::parse(arg(2)?)?),
         "mpmc" => echo_typed::<Mpmc>(arg(0)?, arg(1)?, Wait::parse(arg(2)?)?),
+        "broadcast" => echo_typed::<Broadcast>(arg(0)?, arg(1)?, Wait::parse(arg(2)?)?),
         "bytes" => {
             let options = Wait::parse(arg(2)?)?.options();
             let mut ping = shmchan::bytes::Receiver::open_with(arg(0)?, &options)?;
