@@ -697,9 +697,6 @@ mod api {
             let end = &self.rx().end;
             let mut filled = 0;
             for slot in out {
-                if !end.ready() {
-                    break;
-                }
                 match end.consumer.pop() {
                     Ok(Ok(value)) => {
                         *slot = value;

@@ -19,7 +19,7 @@
 use crate::endpoint::link::{Link, Place};
 use crate::endpoint::locks::{LockTable, Locks};
 use crate::endpoint::roster::{self, EndpointSlot, Roster, Side};
-use crate::endpoint::rule::{Endpoint, RecvWatch, SendWatch};
+use crate::endpoint::rule::{Endpoint, OpWatch};
 use crate::error::{RecvTimeoutError, TryRecvError, TrySendError};
 use crate::ring::spsc::{Consumer, HeapRing, PopError, Producer, PushError};
 use crate::spsc::{RingRx, RingTx};
@@ -353,7 +353,7 @@ fn a_waiter_on_two_channels_is_woken_by_a_send_on_either() {
             let tx = peer.sender();
             tx.send(3, None).unwrap();
         });
-        let ops: [&dyn Watch; 2] = [&RecvWatch(&rx_a), &RecvWatch(&rx_b)];
+        let ops: [&dyn Watch; 2] = [&OpWatch(&rx_a), &OpWatch(&rx_b)];
         let wait = Wait {
             spin: Duration::ZERO,
             deadline: None,
@@ -375,7 +375,7 @@ fn a_waiter_on_two_channels_sees_a_sender_leave() {
         let (rx_a, rx_b) = (a.receiver(), b.receiver());
         let tx_b = b.sender();
         let sender = thread::spawn(move || tx_b.leave());
-        let ops: [&dyn Watch; 2] = [&RecvWatch(&rx_a), &RecvWatch(&rx_b)];
+        let ops: [&dyn Watch; 2] = [&OpWatch(&rx_a), &OpWatch(&rx_b)];
         let wait = Wait {
             spin: Duration::ZERO,
             deadline: None,
@@ -399,7 +399,7 @@ fn a_waiter_for_room_and_a_message_is_woken_by_a_receive() {
             assert_eq!(rx_a.recv(None), Ok(1));
             rx_a
         });
-        let ops: [&dyn Watch; 2] = [&RecvWatch(&rx_b), &SendWatch(&tx_a)];
+        let ops: [&dyn Watch; 2] = [&OpWatch(&rx_b), &OpWatch(&tx_a)];
         let wait = Wait {
             spin: Duration::ZERO,
             deadline: None,
@@ -551,7 +551,7 @@ mod mpsc {
     //! the one doorbell both senders ring.
 
     use super::{Table, RECEIVER};
-    use crate::endpoint::rule::{Endpoint, RecvWatch, SendWatch};
+    use crate::endpoint::rule::Endpoint;
     use crate::error::RecvTimeoutError;
     use crate::mpsc::ShardsRx;
     use crate::ring::spsc::{Consumer, HeapRing, Producer};
@@ -642,7 +642,7 @@ mod mpmc {
 
     use super::Table;
     use crate::endpoint::roster::Side;
-    use crate::endpoint::rule::{Endpoint, RecvWatch, SendWatch};
+    use crate::endpoint::rule::Endpoint;
     use crate::error::{RecvTimeoutError, TrySendError};
     use crate::mpmc::{HeapMpmc, QueueEnd};
     use loom::sync::Arc;

@@ -1,7 +1,7 @@
 //! Waiting on several channels at once: [`Select`], crossbeam-channel's
 //! readiness API, over receivers and senders of every flavor.
 
-use crate::endpoint::rule::{RecvWatch, SendWatch};
+use crate::endpoint::rule::OpWatch;
 use crate::endpoint::{Flavor, Receiver, Sender};
 use crate::wait::{block_on_any, Wait, Watch};
 use core::fmt;
@@ -72,14 +72,14 @@ impl<'a> Select<'a> {
 
     /// Adds a receive on `rx` and returns its index.
     pub fn recv<F: Flavor>(&mut self, rx: &'a Receiver<F>) -> usize {
-        self.add(Box::new(RecvWatch(&rx.attached().endpoint)))
+        self.add(Box::new(OpWatch(&rx.attached().endpoint)))
     }
 
     /// Adds a send on `tx` and returns its index. For [`bytes`](crate::bytes)
     /// and serde senders, ready means room for the smallest record: a
     /// longer message may still wait.
     pub fn send<F: Flavor>(&mut self, tx: &'a Sender<F>) -> usize {
-        self.add(Box::new(SendWatch(&tx.attached().endpoint)))
+        self.add(Box::new(OpWatch(&tx.attached().endpoint)))
     }
 
     fn add(&mut self, op: Box<dyn Watch + 'a>) -> usize {

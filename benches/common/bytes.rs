@@ -240,11 +240,11 @@ impl RawBytes {
 }
 
 /// Slot `position`'s first byte in a raw byte ring of `slots` slots of
-/// `size` bytes at `base`.
+/// `size` bytes at `base` (in bounds when those are the mapping's: the
+/// callers' copies say so where they dereference it).
 fn raw_slot(base: NonNull<u8>, position: u64, slots: u64, size: usize) -> *mut u8 {
-    // SAFETY: `(position % slots) * size + size <= slots * size`, the
-    // bytes the mapping holds after its index words.
-    unsafe { base.as_ptr().add((position % slots) as usize * size) }
+    base.as_ptr()
+        .wrapping_add((position % slots) as usize * size)
 }
 
 impl Run for RawBytes {
@@ -254,7 +254,7 @@ impl Run for RawBytes {
         if commands.send(iters).is_err() {
             self.peer.left();
         }
-        let (head_word, tail_word, base, _) = self.shm.byte_ring();
+        let (head_word, tail_word, base) = self.shm.byte_ring();
         let (mut head, mut cached_tail) = (self.head, self.cached_tail);
         let mut spins = 0;
         for seq in 0..iters {
@@ -267,7 +267,9 @@ impl Run for RawBytes {
                 }
             }
             let slot = raw_slot(base, head, self.slots, self.size);
-            // SAFETY: the slot lies in the mapping (`raw_slot`), and is the
+            // SAFETY: the slot lies in the mapping (`RING_BYTES / size`
+            // slots of `size` bytes fit the `RING_BYTES` mapped after the
+            // index words; `raw_slot` masks the position), and is the
             // bench's until it stores a `head` past it: the peer published
             // it and does not write it again before then.
             unsafe { std::ptr::copy_nonoverlapping(slot, self.buf.as_mut_ptr(), self.size) };
@@ -431,7 +433,7 @@ pub fn run_peer(role: &str) -> Res<()> {
                 return Err(format!("a message of {size} bytes").into());
             }
             let slots = (RING_BYTES / size) as u64;
-            let (head, tail, base, _) = shm.byte_ring();
+            let (head, tail, base) = shm.byte_ring();
             let mut message = payload(size);
             let (mut next, mut cached_head) = (0u64, 0u64);
             for iters in &commands {
@@ -445,7 +447,9 @@ pub fn run_peer(role: &str) -> Res<()> {
                         spins = spin(spins)?;
                     }
                     let slot = raw_slot(base, next, slots, size);
-                    // SAFETY: the slot lies in the mapping, and is ours: the
+                    // SAFETY: the slot lies in the mapping (as in the bench's
+                    // `RawBytes::run`: the peer maps the same `RING_BYTES`),
+                    // and is ours: the
                     // bench released it (`head` is past it) and reads it
                     // again only after we publish it.
                     unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), slot, size) };

@@ -108,13 +108,12 @@ impl RawShm {
     /// bytes after them, for a byte ring whose slots the two sides copy in
     /// and out with `memcpy`, each slot owned by one side at a time through
     /// the indices' Release and Acquire.
-    pub fn byte_ring(&self) -> (&AtomicU64, &AtomicU64, NonNull<u8>, usize) {
+    pub fn byte_ring(&self) -> (&AtomicU64, &AtomicU64, NonNull<u8>) {
         let words = self.words();
-        let bytes = self.len - 32 * 8;
         // SAFETY: word 32 lies in the mapping (`map` makes at least 32 words
         // and the bytes after them).
         let slots = unsafe { self.words.add(32) }.cast::<u8>();
-        (&words[0], &words[16], slots, bytes)
+        (&words[0], &words[16], slots)
     }
 
     /// Head (written by the consumer), tail (by the producer), slots.

@@ -191,7 +191,7 @@ impl Link {
         if watch == u64::from(version) << 1 {
             return false;
         }
-        self.peer_gone_slow(version, watch)
+        self.peer_gone_slow(version)
     }
 
     /// A fresh look. "Gone" is never answered from the cache: a joining
@@ -201,7 +201,7 @@ impl Link {
     /// loads, on a channel that is disconnected or changing anyway.
     #[cold]
     #[inline(never)]
-    fn peer_gone_slow(&self, version: u32, _watch: u64) -> bool {
+    fn peer_gone_slow(&self, version: u32) -> bool {
         self.look(version)
     }
 

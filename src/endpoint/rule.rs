@@ -546,40 +546,15 @@ impl<E: End> Endpoint<E> {
     }
 }
 
-/// A receive on an endpoint, as one of the operations a waiter on many
-/// channels waits for ([`Select`](crate::Select), async): ready when a
-/// message is there, or when a receive would fail at once (the senders
-/// gone, the endpoint unusable).
-pub(crate) struct RecvWatch<'a, E>(pub(crate) &'a Endpoint<E>);
+/// The operation of an endpoint (a receive on a receiving end, a send on a
+/// sending end) as one of those a waiter on many channels waits for
+/// ([`Select`](crate::Select), async): ready when the end says it would
+/// not wait, or when the operation would fail at once (the other side
+/// gone, the endpoint unusable). The end knows which side it is, so one
+/// type serves both.
+pub(crate) struct OpWatch<'a, E>(pub(crate) &'a Endpoint<E>);
 
-/// A send on an endpoint, as a [`Watch`]: ready when there is room, or
-/// when a send would fail at once (the receivers gone, the endpoint
-/// unusable).
-pub(crate) struct SendWatch<'a, E>(pub(crate) &'a Endpoint<E>);
-
-impl<E: End> Watch for RecvWatch<'_, E> {
-    fn bell(&self) -> &Doorbell {
-        self.0.end.bell()
-    }
-    fn tally(&self) -> Option<&AtomicU32> {
-        self.0.end.tally()
-    }
-    fn barrier(&self) -> Barrier {
-        self.0.link.barrier
-    }
-    fn spin(&self) -> Duration {
-        self.0.link.spin
-    }
-    fn ready(&self) -> bool {
-        let link = &self.0.link;
-        !link.usable() || self.0.end.ready() || link.peer_gone()
-    }
-    fn check(&self) -> bool {
-        self.0.peer_gone_or_dead()
-    }
-}
-
-impl<E: End> Watch for SendWatch<'_, E> {
+impl<E: End> Watch for OpWatch<'_, E> {
     fn bell(&self) -> &Doorbell {
         self.0.end.bell()
     }
