@@ -31,11 +31,7 @@ fn steady_state_in_one_thread_allocates_nothing() {
     let (tx, rx) = spsc::channel::<u64>(&name, 1024).unwrap();
     exercise_one_thread(&tx, &rx, WARM_UP);
     let counts = exercise_one_thread(&tx, &rx, MESSAGES);
-    let allocating: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
-    assert!(
-        allocating.is_empty(),
-        "heap allocations in steady state: {allocating:?}"
-    );
+    common::counting_alloc::assert_none(&counts);
 }
 
 /// The receiver blocks (spinning, then sleeping) in another thread; each

@@ -178,6 +178,15 @@ fn peer() {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
+            // Sends frames 0..count, 50 ms apart, then leaves.
+            "send-slowly" => {
+                let count: u64 = arg(args, 1);
+                let tx = broadcast::Sender::<Frame>::open(name).unwrap();
+                for seq in 0..count {
+                    std::thread::sleep(Duration::from_millis(50));
+                    tx.send(Frame::new(seq)).unwrap();
+                }
+            }
             // Attaches a receiver and never reads.
             "hold" => {
                 let rx = broadcast::Receiver::<Frame>::open(name).unwrap();
@@ -917,44 +926,45 @@ fn random_scribbles_never_panic_or_hang() {
 // ---- Select and async ----
 
 #[test]
-fn select_and_async_take_broadcast_ends() {
-    let (_cleanup, name) = fresh("bcast-select");
-    let (tx, rx) = broadcast::channel::<u64>(&name, 4).unwrap();
-    let (_cleanup2, other_name) = fresh("bcast-select-spsc");
-    let (_spsc_tx, spsc_rx) = shmchan::spsc::channel::<u64>(&other_name, 4).unwrap();
+fn select_and_async_take_broadcast_ends_across_processes() {
+    // Room to send is readiness too; a sink sends.
+    let (_cleanup, send_name) = fresh("bcast-select-send");
+    let (tx, local) = broadcast::channel::<u64>(&send_name, 4).unwrap();
     let mut sends = shmchan::Select::new();
     let on_send = sends.send(&tx);
     assert_eq!(sends.try_ready(), Ok(on_send), "room to send");
     drop(sends);
-    let mut sel = shmchan::Select::new();
-    let on_spsc = sel.recv(&spsc_rx);
-    let on_bcast = sel.recv(&rx);
-    assert!(sel.try_ready().is_err(), "nothing to receive");
-    let sender = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(20));
-        tx.send(5).unwrap();
-        tx
-    });
-    assert_eq!(sel.ready_timeout(NOTICE), Ok(on_bcast));
-    assert_ne!(on_spsc, on_bcast);
-    drop(sel);
-    assert_eq!(rx.try_recv(), Ok(5));
-    let tx = sender.join().unwrap();
+    #[cfg(feature = "async")]
+    exec::block_on(exec::feed(&mut tx.sink(), 7)).unwrap();
+    #[cfg(not(feature = "async"))]
+    tx.send(7).unwrap();
+    assert_eq!(local.try_recv(), Ok(7));
 
+    // Receiving from a sender in another process, which sends three frames
+    // 50 ms apart: the first wakes a Select over this channel and an spsc
+    // one, the second a `recv_async`, the third a stream.
+    let (_cleanup, name) = fresh("bcast-select");
+    let rx = broadcast::Receiver::<Frame>::create(&name, 4).unwrap();
+    let (_cleanup_spsc, spsc_name) = fresh("bcast-select-spsc");
+    let (_spsc_tx, spsc_rx) = shmchan::spsc::channel::<u64>(&spsc_name, 4).unwrap();
+    let peer = Peer::spawn("send-slowly", &[&name, "3"]);
+    let mut sel = shmchan::Select::new();
+    sel.recv(&spsc_rx);
+    let on_bcast = sel.recv(&rx);
+    assert_eq!(sel.ready_timeout(NOTICE), Ok(on_bcast));
+    drop(sel);
+    assert_eq!(rx.try_recv().map(|frame| frame.check()), Ok(0));
     #[cfg(feature = "async")]
     {
-        let waiter = std::thread::spawn(move || {
-            exec::block_on(async {
-                let first = rx.recv_async().await;
-                let second = exec::next(&mut rx.stream()).await;
-                (first, second)
-            })
-        });
-        std::thread::sleep(Duration::from_millis(20));
-        tx.send(6).unwrap();
-        exec::block_on(exec::feed(&mut tx.sink(), 7)).unwrap();
-        assert_eq!(waiter.join().unwrap(), (Ok(6), Some(7)));
+        let second = exec::block_on(rx.recv_async()).map(|frame| frame.check());
+        assert_eq!(second, Ok(1));
+        let third = exec::block_on(exec::next(&mut rx.stream())).map(|frame| frame.check());
+        assert_eq!(third, Some(2));
     }
     #[cfg(not(feature = "async"))]
-    drop((tx, rx));
+    for seq in 1..3 {
+        assert_eq!(rx.recv().map(|frame| frame.check()), Ok(seq));
+    }
+    peer.finish(PATIENCE);
+    assert_eq!(rx.recv(), Err(RecvError::Disconnected));
 }

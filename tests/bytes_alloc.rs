@@ -148,11 +148,7 @@ fn steady_state_in_one_thread_allocates_nothing() {
     let (mut tx, mut rx) = bytes::channel(&name, 4096).unwrap();
     exercise_one_thread(&mut tx, &mut rx, WARM_UP);
     let counts = exercise_one_thread(&mut tx, &mut rx, MESSAGES);
-    let allocating: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
-    assert!(
-        allocating.is_empty(),
-        "heap allocations in steady state: {allocating:?}"
-    );
+    common::counting_alloc::assert_none(&counts);
 }
 
 /// The receiver in another thread; a small ring, so both ends often block

@@ -69,11 +69,55 @@ trait Chan: Sized + 'static {
     }
 }
 
+/// A receive error of a typed flavor, as std's: broadcast's add `Lagged`,
+/// which its default `Block` mode never reports.
+trait IntoStd<E> {
+    fn into_std(self) -> E;
+}
+
+impl<E> IntoStd<E> for E {
+    fn into_std(self) -> E {
+        self
+    }
+}
+
+impl IntoStd<TryRecvError> for shmchan::broadcast::TryRecvError {
+    fn into_std(self) -> TryRecvError {
+        match self {
+            Self::Empty => TryRecvError::Empty,
+            Self::Disconnected => TryRecvError::Disconnected,
+            Self::Lagged(n) => panic!("lapped by {n} in block mode"),
+        }
+    }
+}
+
+impl IntoStd<RecvError> for shmchan::broadcast::RecvError {
+    fn into_std(self) -> RecvError {
+        match self {
+            Self::Disconnected => RecvError,
+            Self::Lagged(n) => panic!("lapped by {n} in block mode"),
+        }
+    }
+}
+
+impl IntoStd<RecvTimeoutError> for shmchan::broadcast::RecvTimeoutError {
+    fn into_std(self) -> RecvTimeoutError {
+        match self {
+            Self::Timeout => RecvTimeoutError::Timeout,
+            Self::Disconnected => RecvTimeoutError::Disconnected,
+            Self::Lagged(n) => panic!("lapped by {n} in block mode"),
+        }
+    }
+}
+
+/// A typed flavor's `Chan` (its errors through [`IntoStd`]), with `$item`s
+/// of its own.
 macro_rules! typed_chan {
-    ($chan:ident, $module:ident) => {
+    ($chan:ident, $module:ident $(, $item:item)*) => {
         struct $chan;
         impl Chan for $chan {
             const FLAVOR: &'static str = stringify!($module);
+            $($item)*
             type Tx = shmchan::$module::Sender<u64>;
             type Rx = shmchan::$module::Receiver<u64>;
             fn create_rx(name: &str, options: &Options) -> Result<Self::Rx, Error> {
@@ -102,13 +146,13 @@ macro_rules! typed_chan {
                 tx.send_timeout(value, timeout)
             }
             fn try_recv(rx: &mut Self::Rx) -> Result<u64, TryRecvError> {
-                rx.try_recv()
+                rx.try_recv().map_err(IntoStd::into_std)
             }
             fn recv(rx: &mut Self::Rx) -> Result<u64, RecvError> {
-                rx.recv()
+                rx.recv().map_err(IntoStd::into_std)
             }
             fn recv_timeout(rx: &mut Self::Rx, timeout: Duration) -> Result<u64, RecvTimeoutError> {
-                rx.recv_timeout(timeout)
+                rx.recv_timeout(timeout).map_err(IntoStd::into_std)
             }
             fn iter(rx: &Self::Rx) -> Vec<u64> {
                 rx.iter().collect()
@@ -129,6 +173,12 @@ macro_rules! typed_chan {
 typed_chan!(Spsc, spsc);
 typed_chan!(Mpsc, mpsc);
 typed_chan!(Mpmc, mpmc);
+// Block mode (the default): no receiver is ever lapped.
+typed_chan!(
+    Broadcast,
+    broadcast,
+    const LATE_RECEIVERS_GET_THE_BACKLOG: bool = false;
+);
 
 struct Bytes;
 
@@ -202,76 +252,6 @@ impl Chan for Bytes {
     }
     fn options(messages: usize) -> Options {
         Options::new().capacity((messages * 16).max(64))
-    }
-}
-
-/// The broadcast flavor in its default `Block` mode, where no receiver is
-/// ever lapped (so `Lagged` never comes).
-struct Broadcast;
-
-impl Chan for Broadcast {
-    const FLAVOR: &'static str = "broadcast";
-    const LATE_RECEIVERS_GET_THE_BACKLOG: bool = false;
-    type Tx = shmchan::broadcast::Sender<u64>;
-    type Rx = shmchan::broadcast::Receiver<u64>;
-    fn create_rx(name: &str, options: &Options) -> Result<Self::Rx, Error> {
-        shmchan::broadcast::Receiver::create_with(name, options)
-    }
-    fn create_tx(name: &str, options: &Options) -> Result<Self::Tx, Error> {
-        shmchan::broadcast::Sender::create_with(name, options)
-    }
-    fn open_rx(name: &str) -> Result<Self::Rx, Error> {
-        shmchan::broadcast::Receiver::open(name)
-    }
-    fn open_tx(name: &str) -> Result<Self::Tx, Error> {
-        shmchan::broadcast::Sender::open(name)
-    }
-    fn try_send(tx: &Self::Tx, value: u64) -> Result<(), TrySendError<u64>> {
-        tx.try_send(value)
-    }
-    fn send(tx: &Self::Tx, value: u64) -> Result<(), SendError<u64>> {
-        tx.send(value)
-    }
-    fn send_timeout(
-        tx: &Self::Tx,
-        value: u64,
-        timeout: Duration,
-    ) -> Result<(), SendTimeoutError<u64>> {
-        tx.send_timeout(value, timeout)
-    }
-    fn try_recv(rx: &mut Self::Rx) -> Result<u64, TryRecvError> {
-        use shmchan::broadcast::TryRecvError as E;
-        rx.try_recv().map_err(|err| match err {
-            E::Empty => TryRecvError::Empty,
-            E::Disconnected => TryRecvError::Disconnected,
-            E::Lagged(n) => panic!("lapped by {n} in block mode"),
-        })
-    }
-    fn recv(rx: &mut Self::Rx) -> Result<u64, RecvError> {
-        rx.recv().map_err(|err| match err {
-            shmchan::broadcast::RecvError::Disconnected => RecvError,
-            shmchan::broadcast::RecvError::Lagged(n) => panic!("lapped by {n} in block mode"),
-        })
-    }
-    fn recv_timeout(rx: &mut Self::Rx, timeout: Duration) -> Result<u64, RecvTimeoutError> {
-        use shmchan::broadcast::RecvTimeoutError as E;
-        rx.recv_timeout(timeout).map_err(|err| match err {
-            E::Timeout => RecvTimeoutError::Timeout,
-            E::Disconnected => RecvTimeoutError::Disconnected,
-            E::Lagged(n) => panic!("lapped by {n} in block mode"),
-        })
-    }
-    fn iter(rx: &Self::Rx) -> Vec<u64> {
-        rx.iter().collect()
-    }
-    fn try_iter(rx: &Self::Rx) -> Vec<u64> {
-        rx.try_iter().collect()
-    }
-    fn stats(rx: &Self::Rx) -> Stats {
-        rx.stats()
-    }
-    fn stats_tx(tx: &Self::Tx) -> Stats {
-        tx.stats()
     }
 }
 

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::counting_alloc::{allocations_in, Counting};
+use common::counting_alloc::{allocations_in, assert_none, Counting};
 use common::{expect_success, spawn_peer, unique_name};
 use shmchan::TryRecvError;
 use std::time::Duration;
@@ -28,15 +28,6 @@ const BLOCKED: u64 = 1000;
 #[test]
 fn the_counter_counts() {
     common::counting_alloc::check_the_counter();
-}
-
-/// Fails, naming them, if any of `counts` is not zero.
-fn assert_none(counts: &[(&str, usize)]) {
-    let allocating: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
-    assert!(
-        allocating.is_empty(),
-        "heap allocations in steady state: {allocating:?}"
-    );
 }
 
 macro_rules! allocation_tests {

@@ -69,6 +69,16 @@ pub fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (ALLOCATIONS.with(Cell::get) - before, result)
 }
 
+/// Fails, naming them, if any of `counts` (operation, allocations) is not
+/// zero.
+pub fn assert_none(counts: &[(&str, usize)]) {
+    let allocating: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
+    assert!(
+        allocating.is_empty(),
+        "heap allocations in steady state: {allocating:?}"
+    );
+}
+
 /// Checks that this test binary counts: one allocation is counted as one,
 /// none as none. Each binary that installs [`Counting`] calls it from a
 /// test of its own; without it, its other tests would pass vacuously.
