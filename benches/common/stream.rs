@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{ChildStdin, ChildStdout, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A streamed message: what message `i` is, word by word.
@@ -320,11 +320,7 @@ pub struct RawStream<M: Msg> {
 
 /// The words of slot `position` of a raw ring of `words`-word slots.
 #[inline(always)]
-fn raw_slot(
-    slots: &[std::sync::atomic::AtomicU64],
-    position: u64,
-    words: usize,
-) -> &[std::sync::atomic::AtomicU64] {
+fn raw_slot(slots: &[AtomicU64], position: u64, words: usize) -> &[AtomicU64] {
     let base = (position % RAW_CAPACITY) as usize * words;
     &slots[base..base + words]
 }
@@ -370,7 +366,7 @@ impl<M: Msg> RawStream<M> {
 
 /// The message in a raw ring's slot.
 #[inline(always)]
-fn read_slot<M: Msg>(slot: &[std::sync::atomic::AtomicU64]) -> M {
+fn read_slot<M: Msg>(slot: &[AtomicU64]) -> M {
     let mut words = [0u64; RAW_SLOT_WORDS];
     for (word, cell) in words.iter_mut().zip(slot) {
         // Relaxed: ordered by the Acquire load of `tail` before it.
@@ -381,7 +377,7 @@ fn read_slot<M: Msg>(slot: &[std::sync::atomic::AtomicU64]) -> M {
 
 /// Writes message `i` into a raw ring's slot.
 #[inline(always)]
-fn write_slot<M: Msg>(slot: &[std::sync::atomic::AtomicU64], i: u64) {
+fn write_slot<M: Msg>(slot: &[AtomicU64], i: u64) {
     for (k, cell) in slot.iter().enumerate() {
         // Relaxed: ordered by the Release store of `tail` after it.
         cell.store(M::word(i, k), Ordering::Relaxed);
