@@ -429,8 +429,9 @@ impl BytesRx {
 #[cfg(not(loom))]
 mod api {
     use super::*;
+    use crate::endpoint::roster::Side;
     use crate::endpoint::rule::Counts;
-    use crate::endpoint::{self, Attached, Own};
+    use crate::endpoint::{self, Attached, Hold, Own};
     use crate::ring::bytes::{Word, MAX_CAPACITY, MIN_CAPACITY};
     use crate::segment::{ElemType, Flavor as Kind, Segment, Spec};
     use crate::shm_safe::SchemaHasher;
@@ -523,6 +524,51 @@ mod api {
         }
     }
 
+    /// A serde channel seen as a byte channel, whatever its message type:
+    /// what [`Sender::open_serde`] and [`Receiver::open_serde`] attach as.
+    pub struct Encoded(());
+
+    impl endpoint::Sealed for Encoded {}
+
+    impl endpoint::Flavor for Encoded {
+        type Tx = BytesTx;
+        type Rx = BytesRx;
+        type TxHold = Own<Attached<BytesTx>>;
+        type RxHold = Own<Attached<BytesRx>>;
+        const MODULE: &'static str = "shmchan::bytes";
+
+        fn type_name() -> &'static str {
+            "encoded values"
+        }
+
+        /// Any serde segment: its ring is a byte ring, its schema is not
+        /// read.
+        fn spec(_: &Options, _: bool) -> Result<(Spec, u64), Error> {
+            let elem = ElemType {
+                size: 1,
+                align: 8,
+                schema: 0,
+                name: "",
+                layout: "",
+            };
+            let mut spec = ring_shape(Kind::Serde, elem);
+            spec.any_schema = true;
+            Ok((spec, 0))
+        }
+
+        fn attach_tx(segment: &Segment, barrier: Barrier) -> Result<BytesTx, Error> {
+            Bytes::attach_tx(segment, barrier)
+        }
+
+        fn attach_rx(segment: &Segment, barrier: Barrier) -> Result<BytesRx, Error> {
+            Bytes::attach_rx(segment, barrier)
+        }
+
+        fn counts(segment: &Segment) -> Counts {
+            channel_counts(segment)
+        }
+    }
+
     /// The shape of a byte segment.
     pub(crate) fn shape() -> Spec {
         let elem = ElemType {
@@ -599,6 +645,23 @@ mod api {
     impl Sender {
         fn tx(&self) -> &endpoint::rule::Endpoint<BytesTx> {
             &self.attached().endpoint
+        }
+
+        /// Attaches to the existing [`serde`](crate::serde) channel `name`
+        /// as its sender, whatever its message type: each message sent must
+        /// be one value's postcard encoding, as a serde sender writes it.
+        /// For tools that carry encoded values without decoding them (the
+        /// Zenoh bridge); the channel's type is in
+        /// [`inspect::channel`](crate::inspect::channel).
+        ///
+        /// # Errors
+        ///
+        /// As for [`open`](Self::open); [`Error::Incompatible`] if `name` is
+        /// not a serde channel.
+        pub fn open_serde(name: &str) -> Result<Self, Error> {
+            let attach = <Encoded as endpoint::Flavor>::attach_tx;
+            Attached::open::<Encoded>(name, &Options::new(), Side::Sender, attach)
+                .map(Self::from_attached)
         }
 
         /// The longest message this channel accepts: half its capacity, less
@@ -782,6 +845,21 @@ mod api {
     impl Receiver {
         fn rx(&self) -> &endpoint::rule::Endpoint<BytesRx> {
             &self.attached().endpoint
+        }
+
+        /// Attaches to the existing [`serde`](crate::serde) channel `name`
+        /// as its receiver, whatever its message type: each message is one
+        /// value's postcard encoding, handed over undecoded (see
+        /// [`Sender::open_serde`]).
+        ///
+        /// # Errors
+        ///
+        /// As for [`open`](Self::open); [`Error::Incompatible`] if `name` is
+        /// not a serde channel.
+        pub fn open_serde(name: &str) -> Result<Self, Error> {
+            let attach = <Encoded as endpoint::Flavor>::attach_rx;
+            Attached::open::<Encoded>(name, &Options::new(), Side::Receiver, attach)
+                .map(|attached| Self::from_hold(Own::hold(attached)))
         }
 
         /// Receives the next message if one is waiting, without blocking.

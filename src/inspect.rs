@@ -19,7 +19,7 @@
 //! # Ok::<(), shmchan::Error>(())
 //! ```
 
-use crate::segment::{self, ElemType, Flavor as Kind, Header, Seen, Segment, Spec};
+use crate::segment::{self, ElemType, Flavor as Kind, Header, Seen, Segment, Spec, TypeText};
 use crate::{Error, Stats};
 use std::time::{Duration, SystemTime};
 
@@ -63,7 +63,90 @@ pub struct Channel {
     pub stats: Stats,
 }
 
+/// A message type as a channel's header records it: what a tool compares,
+/// without the Rust type, to tell whether two channels carry the same
+/// messages (the Zenoh bridge, before it carries one channel's messages
+/// into another).
+///
+/// Typed flavors (spsc, mpsc, mpmc, broadcast) carrying the same type are
+/// interchangeable; a `bytes` channel matches only `bytes`, and a serde
+/// channel only a serde channel of the same type or schema name and
+/// version.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageType {
+    /// The type's own name (`Tick`; `bytes`; a serde type or schema name).
+    pub name: String,
+    /// Its layout text (`ShmSafe::LAYOUT`; for serde, the schema version).
+    pub layout: String,
+    /// Bytes of one message (1 for `bytes` and serde).
+    pub size: u64,
+    /// Alignment of one message.
+    pub align: u64,
+    /// The layout fingerprint (`ShmSafe::SCHEMA`, or the serde schema's).
+    pub schema: u64,
+    /// Whether messages are serde encodings (compared by name and version,
+    /// having no layout).
+    pub serde: bool,
+}
+
+impl MessageType {
+    /// The type `T`, as a typed channel of `T` records it.
+    pub fn of<T: crate::ShmSafe>() -> Self {
+        let elem = ElemType::of::<T>();
+        Self {
+            name: elem.name.to_owned(),
+            layout: elem.layout.to_owned(),
+            size: elem.size as u64,
+            align: elem.align as u64,
+            schema: elem.schema,
+            serde: false,
+        }
+    }
+
+    /// Checks that channel `channel`, whose messages are of this type, can
+    /// take messages of type `expected`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Incompatible`] naming both types (and the first field that
+    /// differs), worded as an `open` with the wrong type is.
+    pub fn expect(&self, channel: &str, expected: &MessageType) -> Result<(), Error> {
+        match self
+            .text()
+            .mismatch(&expected.text(), self.serde || expected.serde)
+        {
+            None => Ok(()),
+            Some(detail) => Err(Error::Incompatible {
+                name: channel.to_owned(),
+                detail,
+            }),
+        }
+    }
+
+    fn text(&self) -> TypeText<'_> {
+        TypeText {
+            name: &self.name,
+            layout: &self.layout,
+            size: self.size,
+            align: self.align,
+            schema: self.schema,
+        }
+    }
+}
+
 impl Channel {
+    /// The type of its messages.
+    pub fn message_type(&self) -> MessageType {
+        MessageType {
+            name: self.type_name.clone(),
+            layout: self.layout.clone(),
+            size: self.elem_size,
+            align: self.elem_align,
+            schema: self.schema,
+            serde: self.flavor == "serde",
+        }
+    }
+
     /// Whether no live endpoint holds it: left by a run whose processes all
     /// died. `create` replaces such a segment, and
     /// [`remove_if_stale`] removes it.

@@ -129,7 +129,7 @@ pub use options::Options;
 pub use segment::unlink;
 #[cfg(not(loom))]
 pub use select::{ReadyTimeoutError, Select, TryReadyError};
-pub use shm_safe::ShmSafe;
+pub use shm_safe::{bytes_of, from_bytes, ShmSafe};
 pub use shmchan_derive::ShmSafe;
 #[cfg(not(loom))]
 pub use stats::{EndpointInfo, Stats};

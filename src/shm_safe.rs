@@ -137,6 +137,27 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
     const LAYOUT: &'static str = ArrayText::<T, N>::LAYOUT.as_str();
 }
 
+/// The bytes of `value`, as they travel through a channel: for tools that
+/// carry messages without knowing their type (the Zenoh bridge).
+pub fn bytes_of<T: ShmSafe>(value: &T) -> &[u8] {
+    // SAFETY: a `ShmSafe` type has no padding (its contract), so all
+    // `size_of::<T>()` bytes of `value` are initialized; the slice borrows
+    // `value` and so cannot outlive it.
+    unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+/// The value whose bytes are `bytes` (as [`bytes_of`] gives them), or
+/// `None` if `bytes` is not exactly `size_of::<T>()` long. Any alignment.
+pub fn from_bytes<T: ShmSafe>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() != size_of::<T>() {
+        return None;
+    }
+    // SAFETY: `bytes` holds exactly `size_of::<T>()` initialized bytes, read
+    // without assuming alignment; every bit pattern is a valid `T` (the
+    // `ShmSafe` contract).
+    Some(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}
+
 /// A value of all zero bytes.
 #[cfg(any(test, loom))]
 pub(crate) fn zeroed<T: ShmSafe>() -> T {

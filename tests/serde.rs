@@ -291,6 +291,41 @@ fn another_type_at_open_is_incompatible_naming_both() {
 }
 
 #[test]
+fn a_serde_channel_opens_as_bytes_for_tools_that_carry_encodings() {
+    // What the Zenoh bridge does: move encodings between two serde
+    // channels of one type without decoding them.
+    let (a, b) = (unique_name("serde-raw-a"), unique_name("serde-raw-b"));
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let tx = Sender::<Event>::create(&a, 1 << 16).unwrap();
+    let rx = Receiver::<Event>::create(&b, 1 << 16).unwrap();
+    let mut carrier_rx = shmchan::bytes::Receiver::open_serde(&a).unwrap();
+    let carrier_tx = shmchan::bytes::Sender::open_serde(&b).unwrap();
+    for i in 0..100 {
+        tx.send(&event(i)).unwrap();
+        carrier_tx.send(&carrier_rx.recv().unwrap()).unwrap();
+        assert_eq!(rx.recv().unwrap(), event(i));
+    }
+
+    // The types, as the headers record them, compare as `open` does.
+    let found = shmchan::inspect::channel(&a).unwrap().message_type();
+    assert_eq!(found, shmchan::inspect::channel(&b).unwrap().message_type());
+    let c = unique_name("serde-raw-c");
+    let _cleanup_c = Cleanup(c.clone());
+    let _orders = Receiver::<Vec<Order>>::create(&c, 4096).unwrap();
+    let other = shmchan::inspect::channel(&c).unwrap().message_type();
+    let err = other.expect(&c, &found).unwrap_err();
+    let at_open = Sender::<Event>::open(&c).unwrap_err();
+    assert_eq!(err.to_string(), at_open.to_string());
+
+    // Only serde channels open so; a byte channel says what it is.
+    let d = unique_name("serde-raw-d");
+    let _cleanup_d = Cleanup(d.clone());
+    let _bytes = shmchan::bytes::Receiver::create(&d, 4096).unwrap();
+    let err = shmchan::bytes::Sender::open_serde(&d).unwrap_err();
+    assert!(matches!(err, Error::Incompatible { .. }), "{err}");
+}
+
+#[test]
 fn schema_names_and_versions_are_checked_at_open() {
     let name = unique_name("serde-schema");
     let _cleanup = Cleanup(name.clone());

@@ -192,6 +192,10 @@ pub struct Spec {
     /// [`MAX_BROADCAST_ENDPOINTS`]): broadcast, whose receivers are counted
     /// at creation.
     pub(crate) endpoints_from_header: bool,
+    /// Any message type of the right size and alignment is accepted: the
+    /// opener carries messages without reading them (a serde channel's
+    /// encodings, for the Zenoh bridge).
+    pub(crate) any_schema: bool,
     /// Each side's slots in the endpoint table, given the number of rings
     /// and of endpoints: `[receivers, senders]`.
     pub(crate) slots: fn(rings: usize, endpoints: usize) -> [Range<usize>; 2],
@@ -218,6 +222,7 @@ impl Spec {
             rings: 1,
             sharded: false,
             endpoints_from_header: false,
+            any_schema: false,
             slots: |_, _| [0..1, 1..2],
             shared_control: 0,
             ring_control,
@@ -338,7 +343,18 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
         }
         None => return Err(Corrupt(format!("unknown flavor number {}", header.flavor))),
     }
-    check_type(header, &spec.elem).map_err(Incompatible)?;
+    if spec.any_schema {
+        // The layout below is computed from the spec's size and alignment.
+        if (header.elem_size, header.elem_align) != (spec.elem.size as u64, spec.elem.align as u64)
+        {
+            return Err(Corrupt(format!(
+                "messages of {} bytes aligned to {}",
+                header.elem_size, header.elem_align
+            )));
+        }
+    } else {
+        check_type(header, &spec.elem).map_err(Incompatible)?;
+    }
     if header.capacity == 0 || !header.capacity.is_power_of_two() {
         return Err(Corrupt(format!(
             "capacity {} is not a power of two",
@@ -398,38 +414,67 @@ pub(crate) fn validate(header: &Header, spec: &Spec, file_size: u64) -> Result<L
 
 /// Compares the stored message type with the expected one.
 fn check_type(header: &Header, want: &ElemType) -> Result<(), String> {
-    if header.schema == want.schema
-        && header.elem_size == want.size as u64
-        && header.elem_align == want.align as u64
-    {
-        return Ok(());
-    }
-    let found_name = header.type_name();
-    let found_layout = header.layout_text();
-    if Flavor::from_u32(header.flavor) == Some(Flavor::Serde) {
-        // Encoded values: a name and a schema version, no layout to compare.
-        return Err(format!(
-            "it carries `{found_name}` ({found_layout}), this endpoint expects `{}` ({}); use \
-             the same type in every process, or the same Options::schema",
-            want.name, want.layout
-        ));
-    }
-    let mut detail = format!(
-        "it carries `{found_name}` ({} bytes, align {}), this endpoint expects `{}` ({} bytes, align {})",
-        header.elem_size, header.elem_align, want.name, want.size, want.align
-    );
-    match first_difference(&found_layout, want.layout) {
-        Some(diff) => detail.push_str(&format!("; first difference: {diff}")),
-        None if found_layout == want.layout => {
-            detail.push_str("; their layouts read the same at this level, so a nested type differs")
+    let (found_name, found_layout) = (header.type_name(), header.layout_text());
+    let found = TypeText {
+        name: &found_name,
+        layout: &found_layout,
+        size: header.elem_size,
+        align: header.elem_align,
+        schema: header.schema,
+    };
+    let want = TypeText {
+        name: want.name,
+        layout: want.layout,
+        size: want.size as u64,
+        align: want.align as u64,
+        schema: want.schema,
+    };
+    let serde = Flavor::from_u32(header.flavor) == Some(Flavor::Serde);
+    found.mismatch(&want, serde).map_or(Ok(()), Err)
+}
+
+/// A message type as a header records it, borrowed.
+pub(crate) struct TypeText<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) layout: &'a str,
+    pub(crate) size: u64,
+    pub(crate) align: u64,
+    pub(crate) schema: u64,
+}
+
+impl TypeText<'_> {
+    /// What differs between the type a channel carries (`self`) and the
+    /// one an endpoint expects, said for a person; `None` if they are the
+    /// same type. `serde`: the types are encoded values, which have a name
+    /// and a schema version but no layout to compare.
+    pub(crate) fn mismatch(&self, want: &TypeText<'_>, serde: bool) -> Option<String> {
+        if self.schema == want.schema && self.size == want.size && self.align == want.align {
+            return None;
         }
-        None => {}
+        let (found_name, found_layout) = (self.name, self.layout);
+        if serde {
+            return Some(format!(
+                "it carries `{found_name}` ({found_layout}), this endpoint expects `{}` ({}); use \
+                 the same type in every process, or the same Options::schema",
+                want.name, want.layout
+            ));
+        }
+        let mut detail = format!(
+            "it carries `{found_name}` ({} bytes, align {}), this endpoint expects `{}` ({} bytes, align {})",
+            self.size, self.align, want.name, want.size, want.align
+        );
+        match first_difference(found_layout, want.layout) {
+            Some(diff) => detail.push_str(&format!("; first difference: {diff}")),
+            None if found_layout == want.layout => detail
+                .push_str("; their layouts read the same at this level, so a nested type differs"),
+            None => {}
+        }
+        detail.push_str(&format!(
+            "; found layout {found_layout}, expected {}",
+            want.layout
+        ));
+        Some(detail)
     }
-    detail.push_str(&format!(
-        "; found layout {found_layout}, expected {}",
-        want.layout
-    ));
-    Err(detail)
 }
 
 /// Names the first field where two layout texts (`Name{a:u64@0,b:u32@8}`)

@@ -31,7 +31,7 @@
 mod header;
 mod name;
 
-pub(crate) use header::{ElemType, Flavor, Header, Spec};
+pub(crate) use header::{ElemType, Flavor, Header, Spec, TypeText};
 
 use crate::endpoint::link::Place;
 use crate::endpoint::locks::Locks;

@@ -1,0 +1,293 @@
+//! The local ends of a bridge: a [`Source`] the exporter drains and a
+//! [`Sink`] the importer fills, implemented for every flavor's endpoints.
+
+use crate::wire::Frame;
+use shmchan::inspect::MessageType;
+use shmchan::ShmSafe;
+use std::time::Duration;
+
+/// A channel's receiving end, as an exporter drains it.
+pub trait Source: Send + 'static {
+    /// The channel's name.
+    fn name(&self) -> &str;
+
+    /// What the channel carries.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmchan::inspect::channel`].
+    fn message_type(&self) -> Result<MessageType, shmchan::Error>;
+
+    /// Bytes of every message, for a typed channel; `None` for `bytes` and
+    /// serde channels, whose messages have any length.
+    fn fixed_size(&self) -> Option<u32>;
+
+    /// Appends to `frame` the messages ready now, within `limit`, waiting
+    /// at most `timeout` for the first. Returns how many it appended: 0 when
+    /// none came in time, or when the channel's senders are gone (after
+    /// waiting `timeout`: a sender attaching later revives the channel).
+    fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize;
+}
+
+/// A channel's sending end, as an importer fills it.
+pub trait Sink: Send + 'static {
+    /// The channel's name.
+    fn name(&self) -> &str;
+
+    /// What the channel carries.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmchan::inspect::channel`].
+    fn message_type(&self) -> Result<MessageType, shmchan::Error>;
+
+    /// Bytes of every message, for a typed channel; `None` for `bytes` and
+    /// serde channels, whose messages have any length.
+    fn fixed_size(&self) -> Option<u32>;
+
+    /// Sends one message, waiting at most `timeout` for room. Returns
+    /// whether it was sent.
+    ///
+    /// # Errors
+    ///
+    /// [`SinkError::Closed`] while the channel has no receiver (it may get
+    /// one later: try again), [`SinkError::TooLarge`] if the message can
+    /// never fit.
+    fn send(&mut self, message: &[u8], timeout: Duration) -> Result<bool, SinkError>;
+}
+
+/// How much one [`Source::drain`] may append: it stops before `messages`
+/// messages, or once the frame holds `bytes` (the first message is always
+/// taken whole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// Fewer messages than this.
+    pub messages: usize,
+    /// Bytes of messages after which no more are taken.
+    pub bytes: usize,
+}
+
+impl Limit {
+    /// Whether a frame holding `n` messages can take another.
+    pub fn admits(&self, n: usize, frame: &Frame) -> bool {
+        n < self.messages && frame.body_len() < self.bytes
+    }
+}
+
+/// Why a [`Sink`] did not take a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkError {
+    /// Every receiver of the channel is gone, for now.
+    Closed,
+    /// The message is `len` bytes; the channel takes at most `max`.
+    TooLarge {
+        /// The message's length.
+        len: usize,
+        /// The most the channel takes.
+        max: usize,
+    },
+}
+
+/// Appends the messages of a typed receiver: the first waited for, the
+/// rest as ready.
+fn drain_typed<T: ShmSafe, E>(
+    frame: &mut Frame,
+    limit: Limit,
+    timeout: Duration,
+    wait: impl FnOnce(Duration) -> Result<T, E>,
+    mut ready: impl FnMut() -> Option<T>,
+    gone: impl Fn(&E) -> bool,
+) -> usize {
+    let first = match wait(timeout) {
+        Ok(value) => value,
+        Err(err) => {
+            if gone(&err) {
+                // No sender: nothing will come until one attaches.
+                std::thread::sleep(timeout);
+            }
+            return 0;
+        }
+    };
+    frame.push(shmchan::bytes_of(&first));
+    let mut n = 1;
+    while limit.admits(n, frame) {
+        let Some(value) = ready() else { break };
+        frame.push(shmchan::bytes_of(&value));
+        n += 1;
+    }
+    n
+}
+
+/// Sends one typed message taken from its bytes.
+fn send_typed<T: ShmSafe, E>(
+    message: &[u8],
+    send: impl FnOnce(T) -> Result<(), E>,
+    timed_out: impl Fn(&E) -> bool,
+) -> Result<bool, SinkError> {
+    let Some(value) = shmchan::from_bytes::<T>(message) else {
+        return Err(SinkError::TooLarge {
+            len: message.len(),
+            max: size_of::<T>(),
+        });
+    };
+    match send(value) {
+        Ok(()) => Ok(true),
+        Err(err) if timed_out(&err) => Ok(false),
+        Err(_) => Err(SinkError::Closed),
+    }
+}
+
+macro_rules! typed_ends {
+    ($($flavor:ident),*) => {$(
+        impl<T: ShmSafe + Send + Sync> Source for shmchan::$flavor::Receiver<T> {
+            fn name(&self) -> &str {
+                shmchan::$flavor::Receiver::name(self)
+            }
+
+            fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+                Ok(MessageType::of::<T>())
+            }
+
+            fn fixed_size(&self) -> Option<u32> {
+                Some(size_of::<T>() as u32)
+            }
+
+            fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize {
+                drain_typed(
+                    frame,
+                    limit,
+                    timeout,
+                    |timeout| self.recv_timeout(timeout),
+                    || self.try_recv().ok(),
+                    |err| *err == shmchan::RecvTimeoutError::Disconnected,
+                )
+            }
+        }
+    )*};
+}
+
+typed_ends!(spsc, mpsc, mpmc);
+
+macro_rules! typed_sinks {
+    ($($flavor:ident),*) => {$(
+        impl<T: ShmSafe + Send + Sync> Sink for shmchan::$flavor::Sender<T> {
+            fn name(&self) -> &str {
+                shmchan::$flavor::Sender::name(self)
+            }
+
+            fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+                Ok(MessageType::of::<T>())
+            }
+
+            fn fixed_size(&self) -> Option<u32> {
+                Some(size_of::<T>() as u32)
+            }
+
+            fn send(&mut self, message: &[u8], timeout: Duration) -> Result<bool, SinkError> {
+                send_typed(
+                    message,
+                    |value: T| self.send_timeout(value, timeout),
+                    |err| matches!(err, shmchan::SendTimeoutError::Timeout(_)),
+                )
+            }
+        }
+    )*};
+}
+
+typed_sinks!(spsc, mpsc, mpmc, broadcast);
+
+/// A broadcast receiver: a lag (possible only in `Overwrite` mode) is the
+/// local channel's own loss, and the bridge carries on from the oldest
+/// message kept.
+impl<T: ShmSafe + Send + Sync> Source for shmchan::broadcast::Receiver<T> {
+    fn name(&self) -> &str {
+        shmchan::broadcast::Receiver::name(self)
+    }
+
+    fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+        Ok(MessageType::of::<T>())
+    }
+
+    fn fixed_size(&self) -> Option<u32> {
+        Some(size_of::<T>() as u32)
+    }
+
+    fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize {
+        use shmchan::broadcast::RecvTimeoutError;
+        drain_typed(
+            frame,
+            limit,
+            timeout,
+            |timeout| self.recv_timeout(timeout),
+            || loop {
+                match self.try_recv() {
+                    Ok(value) => return Some(value),
+                    Err(shmchan::broadcast::TryRecvError::Lagged(_)) => continue,
+                    Err(_) => return None,
+                }
+            },
+            |err| *err == RecvTimeoutError::Disconnected,
+        )
+    }
+}
+
+/// Byte and serde channels: each message is carried as its bytes (a serde
+/// channel's, as its encoding, undecoded).
+impl Source for shmchan::bytes::Receiver {
+    fn name(&self) -> &str {
+        shmchan::bytes::Receiver::name(self)
+    }
+
+    fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+        Ok(shmchan::inspect::channel(self.name())?.message_type())
+    }
+
+    fn fixed_size(&self) -> Option<u32> {
+        None
+    }
+
+    fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize {
+        match self.recv_timeout(timeout) {
+            Ok(message) => frame.push(&message),
+            Err(shmchan::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(timeout);
+                return 0;
+            }
+            Err(shmchan::RecvTimeoutError::Timeout) => return 0,
+        }
+        let mut n = 1;
+        while limit.admits(n, frame) {
+            let Ok(message) = self.try_recv() else { break };
+            frame.push(&message);
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Sink for shmchan::bytes::Sender {
+    fn name(&self) -> &str {
+        shmchan::bytes::Sender::name(self)
+    }
+
+    fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+        Ok(shmchan::inspect::channel(self.name())?.message_type())
+    }
+
+    fn fixed_size(&self) -> Option<u32> {
+        None
+    }
+
+    fn send(&mut self, message: &[u8], timeout: Duration) -> Result<bool, SinkError> {
+        use shmchan::bytes::SendTimeoutError;
+        match self.send_timeout(message, timeout) {
+            Ok(()) => Ok(true),
+            Err(SendTimeoutError::Timeout) => Ok(false),
+            Err(SendTimeoutError::Disconnected) => Err(SinkError::Closed),
+            Err(SendTimeoutError::TooLarge) => Err(SinkError::TooLarge {
+                len: message.len(),
+                max: self.max_message_len(),
+            }),
+        }
+    }
+}
