@@ -95,17 +95,17 @@ impl Exporter {
     ) -> Result<(), Error> {
         let mut frame = Frame::new(source.fixed_size().unwrap_or(0));
         while !shared.stopping() {
-            self.take_news(&mut hello, shared, Duration::ZERO)?;
+            self.take_news(&hello, shared, Duration::ZERO)?;
             let Some(floor) = self.acked.values().flatten().min().copied() else {
                 // No importer has accepted this channel: drain nothing, so
                 // the local sender waits (and a refusing importer costs no
                 // message).
-                self.take_news(&mut hello, shared, POLL)?;
+                self.take_news(&hello, shared, POLL)?;
                 continue;
             };
             let in_flight = hello.next - floor;
             if in_flight >= self.options.window {
-                self.take_news(&mut hello, shared, POLL)?;
+                self.take_news(&hello, shared, POLL)?;
                 continue;
             }
             frame.clear();
@@ -131,12 +131,7 @@ impl Exporter {
 
     /// Takes in importers that came or went and their acknowledgements,
     /// waiting at most `wait` for the first piece of news.
-    fn take_news(
-        &mut self,
-        hello: &mut Hello,
-        shared: &Shared,
-        wait: Duration,
-    ) -> Result<(), Error> {
+    fn take_news(&mut self, hello: &Hello, shared: &Shared, wait: Duration) -> Result<(), Error> {
         let mut waited = wait.is_zero();
         loop {
             if let Ok(Some(sample)) = self.importers.try_recv() {

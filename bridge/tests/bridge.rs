@@ -578,3 +578,65 @@ fn a_lost_link_costs_at_most_a_window_and_the_importer_counts_it() {
     );
     drop((exporter, importer));
 }
+
+#[test]
+fn hostile_samples_on_the_keys_are_counted_and_ignored() {
+    use zenoh::Wait;
+    const COUNT: u64 = 50_000;
+    let (a, b, key) = (
+        unique_name("evil-a"),
+        unique_name("evil-b"),
+        unique_name("evil"),
+    );
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let tx = shmchan::spsc::Sender::<Tick>::create(&a, 1024).unwrap();
+    let rx = shmchan::spsc::Receiver::<Tick>::create(&b, 1024).unwrap();
+    let (net, net2) = (endpoint(free_port()), endpoint(free_port()));
+    let exporting = Network::new().listen(&net).open().unwrap();
+    let importing = Network::new().connect(&net).listen(&net2).open().unwrap();
+    // Peers do not relay for each other: the attacker links to both.
+    let attacker = Network::new().connect(&net).connect(&net2).open().unwrap();
+    let source = shmchan::spsc::Receiver::<Tick>::open(&a).unwrap();
+    let exporter = shmchan_zenoh::export(&exporting, source, &key, &Options::new()).unwrap();
+    let sink = shmchan::spsc::Sender::<Tick>::open(&b).unwrap();
+    let importer = shmchan_zenoh::import(&importing, &key, sink, &Options::new()).unwrap();
+    // Garbage of every kind on both keys, from before the stream starts
+    // until it ends: random bytes, and frames with a valid preamble and
+    // lying fields.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let garbage = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut rng = common::Rng::new(7);
+            let ack_key = format!("{key}/@shmchan/ack");
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut junk = vec![0u8; rng.below(64) as usize];
+                rng.bytes(&mut junk);
+                if i % 2 == 0 && junk.len() >= 6 {
+                    junk[..6].copy_from_slice(b"SCZB\x01\x02"); // a "data frame"
+                }
+                attacker.put(key.as_str(), junk.clone()).wait().unwrap();
+                attacker.put(ack_key.as_str(), junk).wait().unwrap();
+                i += 1;
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    });
+    wait_until(LIMIT, "the garbage reaches both bridges", || {
+        importer.stats().malformed > 0 && exporter.stats().malformed > 0
+    });
+    let producer =
+        std::thread::spawn(move || (0..COUNT).for_each(|s| tx.send(Tick::new(s)).unwrap()));
+    within(LIMIT, "the real stream through the garbage", move || {
+        for seq in 0..COUNT {
+            let tick = rx.recv().unwrap();
+            assert!(tick.intact() && tick.seq == seq, "{tick:?} for {seq}");
+        }
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    garbage.join().unwrap();
+    producer.join().unwrap();
+    assert_eq!(importer.stats().lost, 0);
+    assert_eq!(importer.stats().messages, COUNT);
+}
