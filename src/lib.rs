@@ -68,7 +68,8 @@
 //!
 //! To see channels from outside, [`inspect`] reads segments without
 //! attaching to them; the `shmchan` command-line tool (`cli/`) is built on
-//! it.
+//! it. Tools that carry typed messages they cannot name (the Zenoh bridge,
+//! `bridge/`) reach spsc and mpsc channels as bytes through [`untyped`].
 //!
 //! # Disconnection and dead peers
 //!
@@ -118,6 +119,8 @@ mod shm_safe;
 pub mod spsc;
 #[cfg(not(loom))]
 mod stats;
+#[cfg(not(loom))]
+pub mod untyped;
 mod wait;
 
 pub use error::{

@@ -148,23 +148,31 @@ impl<T: ShmSafe> ShardsRx<T> {
     }
 
     /// The next message in turn: from the current shard while its burst
-    /// lasts, otherwise from the next shard after it that has one.
+    /// lasts, otherwise from the next shard after it that has one. `pop`
+    /// takes it from a shard.
     #[inline]
-    fn take(&self) -> Result<Option<T>, PopError> {
+    fn take<R>(
+        &self,
+        mut pop: impl FnMut(&Consumer<T>) -> Result<R, PopError>,
+    ) -> Result<Option<R>, PopError> {
         let current = self.current.get();
         let left = self.burst_left.get();
         if left > 0 {
-            if let Some(value) = self.take_from(current)? {
+            if let Some(value) = self.take_from(current, &mut pop)? {
                 self.burst_left.set(left - 1);
                 return Ok(Some(value));
             }
         }
-        self.take_next(current)
+        self.take_next(current, pop)
     }
 
     /// Looks at every shard after `current`, in turn, ending with `current`.
     #[inline(never)]
-    fn take_next(&self, current: usize) -> Result<Option<T>, PopError> {
+    fn take_next<R>(
+        &self,
+        current: usize,
+        mut pop: impl FnMut(&Consumer<T>) -> Result<R, PopError>,
+    ) -> Result<Option<R>, PopError> {
         let count = self.shards.len();
         let mut shard = current;
         for _ in 0..count {
@@ -172,7 +180,7 @@ impl<T: ShmSafe> ShardsRx<T> {
             if shard == count {
                 shard = 0;
             }
-            if let Some(value) = self.take_from(shard)? {
+            if let Some(value) = self.take_from(shard, &mut pop)? {
                 self.current.set(shard);
                 self.burst_left.set(BURST - 1);
                 return Ok(Some(value));
@@ -183,15 +191,28 @@ impl<T: ShmSafe> ShardsRx<T> {
     }
 
     #[inline]
-    fn take_from(&self, shard: usize) -> Result<Option<T>, PopError> {
+    fn take_from<R>(
+        &self,
+        shard: usize,
+        pop: &mut impl FnMut(&Consumer<T>) -> Result<R, PopError>,
+    ) -> Result<Option<R>, PopError> {
         // `shard` is below `shards.len()`, which is the length of both.
-        match self.shards[shard].pop() {
+        match pop(&self.shards[shard]) {
             Ok(value) => {
                 self.bell(shard).notify(self.barrier);
                 Ok(Some(value))
             }
             Err(PopError::Empty) => Ok(None),
             Err(PopError::Corrupt) => Err(PopError::Corrupt),
+        }
+    }
+
+    /// As [`Pop::pop`], into the bytes `out` (see [`Consumer::pop_bytes`]).
+    pub(crate) fn pop_bytes(&self, out: &mut [u8]) -> Result<(), Miss<()>> {
+        match self.take(|shard| shard.pop_bytes(out)) {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => Err(Miss::Edge(())),
+            Err(_) => Err(Miss::Corrupt),
         }
     }
 }
@@ -250,7 +271,7 @@ impl<T: ShmSafe> End for ShardsRx<T> {
 impl<T: ShmSafe> Pop<T> for ShardsRx<T> {
     #[inline]
     fn pop(&self) -> Result<T, Miss<()>> {
-        match self.take() {
+        match self.take(Consumer::pop) {
             Ok(Some(value)) => Ok(value),
             Ok(None) => Err(Miss::Edge(())),
             Err(_) => Err(Miss::Corrupt),
@@ -402,7 +423,8 @@ mod api {
             // outlives the end, which lives in the same attachment.
             let (ring, control) = unsafe {
                 (
-                    ring_at::<T>(control, slots, segment.header_capacity()),
+                    ring_at::<T>(control, slots, segment.header_capacity())
+                        .with_stride(segment.elem_size()),
                     control.cast::<Shard>().as_ref(),
                 )
             };
@@ -436,7 +458,10 @@ mod api {
             for shard in 0..count {
                 let (control, slots) = segment.ring(shard);
                 // SAFETY: as in `attach_tx`, for each shard.
-                let ring = unsafe { ring_at::<T>(control, slots, segment.header_capacity()) };
+                let ring = unsafe {
+                    ring_at::<T>(control, slots, segment.header_capacity())
+                        .with_stride(segment.elem_size())
+                };
                 // SAFETY: we hold the receiver's slot, the consuming end of
                 // every shard.
                 let consumer = unsafe { Consumer::attach(ring) }.map_err(|_| {

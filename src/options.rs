@@ -31,6 +31,9 @@ pub struct Options {
     /// check, instead of the type's name.
     #[cfg(feature = "serde")]
     pub(crate) schema: Option<(String, u32)>,
+    /// For [`untyped`](crate::untyped) endpoints: the size and alignment of
+    /// the messages, read from the channel's header.
+    pub(crate) raw: Option<(usize, usize)>,
 }
 
 impl Options {
@@ -62,6 +65,7 @@ impl Options {
             overflow: crate::broadcast::Overflow::Block,
             #[cfg(feature = "serde")]
             schema: None,
+            raw: None,
         }
     }
 

@@ -197,10 +197,11 @@ impl<T: ShmSafe> End for RingTx<T> {
     }
 }
 
-impl<T: ShmSafe> Push<T> for RingTx<T> {
-    #[inline]
-    fn push(&self, value: T) -> Result<(), Miss<()>> {
-        match self.producer.push(value) {
+impl<T: ShmSafe> RingTx<T> {
+    /// Rings the receiver after a push, or says why there was none.
+    #[inline(always)]
+    fn pushed(&self, result: Result<(), PushError>) -> Result<(), Miss<()>> {
+        match result {
             Ok(()) => {
                 self.not_empty().notify(self.barrier);
                 Ok(())
@@ -208,6 +209,19 @@ impl<T: ShmSafe> Push<T> for RingTx<T> {
             Err(PushError::Full) => Err(Miss::Edge(())),
             Err(PushError::Corrupt) => Err(Miss::Corrupt),
         }
+    }
+
+    /// As [`Push::push`], for a message given as its bytes (see
+    /// [`Producer::push_bytes`]).
+    pub(crate) fn push_bytes(&self, message: &[u8]) -> Result<(), Miss<()>> {
+        self.pushed(self.producer.push_bytes(message))
+    }
+}
+
+impl<T: ShmSafe> Push<T> for RingTx<T> {
+    #[inline]
+    fn push(&self, value: T) -> Result<(), Miss<()>> {
+        self.pushed(self.producer.push(value))
     }
 
     fn push_slice(&self, values: &[T]) -> Result<usize, Miss<()>> {
@@ -298,10 +312,11 @@ impl<T: ShmSafe> End for RingRx<T> {
     }
 }
 
-impl<T: ShmSafe> Pop<T> for RingRx<T> {
-    #[inline]
-    fn pop(&self) -> Result<T, Miss<()>> {
-        match self.consumer.pop() {
+impl<T: ShmSafe> RingRx<T> {
+    /// Rings the sender after a pop, or says why there was none.
+    #[inline(always)]
+    fn popped<R>(&self, result: Result<R, PopError>) -> Result<R, Miss<()>> {
+        match result {
             Ok(value) => {
                 self.not_full().notify(self.barrier);
                 Ok(value)
@@ -309,6 +324,18 @@ impl<T: ShmSafe> Pop<T> for RingRx<T> {
             Err(PopError::Empty) => Err(Miss::Edge(())),
             Err(PopError::Corrupt) => Err(Miss::Corrupt),
         }
+    }
+
+    /// As [`Pop::pop`], into the bytes `out` (see [`Consumer::pop_bytes`]).
+    pub(crate) fn pop_bytes(&self, out: &mut [u8]) -> Result<(), Miss<()>> {
+        self.popped(self.consumer.pop_bytes(out))
+    }
+}
+
+impl<T: ShmSafe> Pop<T> for RingRx<T> {
+    #[inline]
+    fn pop(&self) -> Result<T, Miss<()>> {
+        self.popped(self.consumer.pop())
     }
 
     fn pop_into(&self, out: &mut [T]) -> Result<usize, Miss<()>> {
@@ -488,7 +515,7 @@ mod api {
         // the end, which lives in the same attachment.
         unsafe {
             (
-                ring_at(control, slots, segment.header_capacity()),
+                ring_at(control, slots, segment.header_capacity()).with_stride(segment.elem_size()),
                 control.cast::<Control>().as_ref(),
             )
         }

@@ -291,3 +291,74 @@ impl Sink for shmchan::bytes::Sender {
         }
     }
 }
+
+/// A typed channel reached without its type (what the command carries):
+/// each message is its bytes, the channel's message size.
+impl Source for shmchan::untyped::Receiver {
+    fn name(&self) -> &str {
+        shmchan::untyped::Receiver::name(self)
+    }
+
+    fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+        Ok(shmchan::untyped::Receiver::message_type(self).clone())
+    }
+
+    fn fixed_size(&self) -> Option<u32> {
+        Some(shmchan::untyped::Receiver::message_type(self).size as u32)
+    }
+
+    fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize {
+        let size = shmchan::untyped::Receiver::message_type(self).size as usize;
+        let mut gone = false;
+        let first = frame.try_push_with(size, |room| match self.recv_timeout(room, timeout) {
+            Ok(()) => true,
+            Err(err) => {
+                gone = err == shmchan::RecvTimeoutError::Disconnected;
+                false
+            }
+        });
+        if !first {
+            if gone {
+                // No sender: nothing will come until one attaches.
+                std::thread::sleep(timeout);
+            }
+            return 0;
+        }
+        let mut n = 1;
+        while limit.admits(n, frame)
+            && frame.try_push_with(size, |room| self.try_recv(room).is_ok())
+        {
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Sink for shmchan::untyped::Sender {
+    fn name(&self) -> &str {
+        shmchan::untyped::Sender::name(self)
+    }
+
+    fn message_type(&self) -> Result<MessageType, shmchan::Error> {
+        Ok(shmchan::untyped::Sender::message_type(self).clone())
+    }
+
+    fn fixed_size(&self) -> Option<u32> {
+        Some(shmchan::untyped::Sender::message_type(self).size as u32)
+    }
+
+    fn send(&mut self, message: &[u8], timeout: Duration) -> Result<bool, SinkError> {
+        let size = shmchan::untyped::Sender::message_type(self).size as usize;
+        if message.len() != size {
+            return Err(SinkError::TooLarge {
+                len: message.len(),
+                max: size,
+            });
+        }
+        match self.send_timeout(message, timeout) {
+            Ok(()) => Ok(true),
+            Err(shmchan::SendTimeoutError::Timeout(())) => Ok(false),
+            Err(shmchan::SendTimeoutError::Disconnected(())) => Err(SinkError::Closed),
+        }
+    }
+}

@@ -33,6 +33,12 @@ pub fn export(
             key,
             options,
         ),
+        "spsc" | "mpsc" => export_source(
+            session,
+            shmchan::untyped::Receiver::open(name)?,
+            key,
+            options,
+        ),
         other => Err(unsupported(name, other)),
     }
 }
@@ -57,6 +63,9 @@ pub fn import(
             shmchan::bytes::Sender::open_serde(name)?,
             options,
         ),
+        "spsc" | "mpsc" => {
+            import_sink(session, key, shmchan::untyped::Sender::open(name)?, options)
+        }
         other => Err(unsupported(name, other)),
     }
 }
@@ -79,8 +88,9 @@ fn unsupported(name: &str, flavor: &str) -> Error {
     Error::Channel(shmchan::Error::Incompatible {
         name: name.to_owned(),
         detail: format!(
-            "it is a {flavor} channel, which this command cannot carry yet; run the bridge in \
-             your program with shmchan_zenoh::export or import on its typed endpoint"
+            "it is a {flavor} channel, which this command cannot carry yet (it carries spsc, mpsc, \
+             bytes and serde channels); run the bridge in your program with \
+             shmchan_zenoh::export or import on its typed endpoint"
         ),
     })
 }

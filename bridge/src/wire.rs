@@ -143,16 +143,32 @@ impl Frame {
     /// Room to append one message of `len` bytes in place: for sources
     /// that copy straight out of their ring.
     pub fn push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+        self.try_push_with(len, |room| {
+            fill(room);
+            true
+        });
+    }
+
+    /// As [`push_with`](Self::push_with), for a `fill` that may find
+    /// nothing to write: if it returns `false`, the frame is left as it
+    /// was. Returns what `fill` returned.
+    pub fn try_push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> bool) -> bool {
         if self.buf.len() < DATA_HEADER {
             self.clear();
         }
+        let before = self.buf.len();
         if self.size == 0 {
             self.buf.extend_from_slice(&(len as u32).to_le_bytes());
         }
         let start = self.buf.len();
         self.buf.resize(start + len, 0);
-        fill(&mut self.buf[start..]);
-        self.count += 1;
+        if fill(&mut self.buf[start..]) {
+            self.count += 1;
+            true
+        } else {
+            self.buf.truncate(before);
+            false
+        }
     }
 
     /// The finished frame, numbered `first` in epoch `epoch`.
@@ -454,6 +470,10 @@ mod tests {
         let mut fixed = Frame::new(3);
         fixed.push(b"abc");
         fixed.push_with(3, |room| room.copy_from_slice(b"def"));
+        assert!(!fixed.try_push_with(3, |room| {
+            room.copy_from_slice(b"xyz");
+            false
+        }));
         let sealed = fixed.seal(5, 10).to_vec();
         let Ok(Downstream::Data(data)) = Downstream::decode(&sealed) else {
             panic!("fixed frame did not decode");

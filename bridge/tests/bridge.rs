@@ -237,6 +237,58 @@ fn bytes_and_serde_channels_cross_through_the_binary() {
 }
 
 #[test]
+fn typed_channels_cross_through_the_binary() {
+    // spsc on one side, mpsc on the other: the same message type.
+    const COUNT: u64 = 100_000;
+    let (a, b, key) = (
+        unique_name("bin-a"),
+        unique_name("bin-b"),
+        unique_name("bin"),
+    );
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let tx = shmchan::spsc::Sender::<Tick>::create(&a, 1024).unwrap();
+    let rx = shmchan::mpsc::Receiver::<Tick>::create(&b, 1024).unwrap();
+    let net = endpoint(free_port());
+    let _bridges = [
+        Binary::export(&a, &key, &["--listen", &net]),
+        Binary::import(&key, &b, &["--connect", &net]),
+    ];
+    let producer =
+        std::thread::spawn(move || (0..COUNT).for_each(|s| tx.send(Tick::new(s)).unwrap()));
+    within(LIMIT, "typed messages through the binary", move || {
+        for seq in 0..COUNT {
+            let tick = rx.recv().unwrap();
+            assert!(tick.intact() && tick.seq == seq, "{tick:?} for {seq}");
+        }
+    });
+    producer.join().unwrap();
+
+    // Another type on the far side: refused, naming both and the field.
+    let (c, d, key) = (
+        unique_name("bin-c"),
+        unique_name("bin-d"),
+        unique_name("bin-mis"),
+    );
+    let _cleanup = (Cleanup(c.clone()), Cleanup(d.clone()));
+    let _ticks = shmchan::spsc::Sender::<Tick>::create(&c, 64).unwrap();
+    let _quotes = shmchan::spsc::Receiver::<Quote>::create(&d, 64).unwrap();
+    let net = endpoint(free_port());
+    let _export = Binary::export(&c, &key, &["--listen", &net]);
+    let (ok, stderr) = Binary::import(&key, &d, &["--connect", &net]).finish(LIMIT);
+    assert!(!ok, "a Quote channel took Ticks: {stderr}");
+    for needle in ["incompatible", "`Quote`", "`Tick`", "field 2"] {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+
+    // A flavor the command does not carry yet: it says so.
+    let e = unique_name("bin-e");
+    let _cleanup = Cleanup(e.clone());
+    let _mpmc = shmchan::mpmc::Sender::<Tick>::create(&e, 64).unwrap();
+    let (ok, stderr) = Binary::export(&e, "k", &[]).finish(LIMIT);
+    assert!(!ok && stderr.contains("mpmc channel"), "{stderr}");
+}
+
+#[test]
 fn a_mismatched_type_is_refused_with_the_open_error() {
     // Typed, through the library: the importer stops with `Incompatible`,
     // the exporter learns why, and nothing is delivered.

@@ -386,7 +386,7 @@ impl<E: End> Endpoint<E> {
 
 /// The deadline `timeout` from now; `None` (wait for ever) if it is `None`
 /// or too far away to represent.
-fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|timeout| Instant::now().checked_add(timeout))
 }
 

@@ -33,6 +33,9 @@ pub(crate) struct Ring<T> {
     slots: NonNull<UnsafeCell<T>>,
     /// `capacity - 1`; capacity is a power of two, validated by the caller.
     mask: u64,
+    /// Bytes from one slot to the next: `size_of::<T>()`, except in a ring
+    /// reached without its message type (see [`with_stride`](Self::with_stride)).
+    stride: usize,
 }
 
 impl<T: crate::ShmSafe> Ring<T> {
@@ -53,7 +56,20 @@ impl<T: crate::ShmSafe> Ring<T> {
             indices,
             slots,
             mask: capacity - 1,
+            stride: size_of::<T>(),
         }
+    }
+
+    /// The same ring, its slots taken as `stride` bytes each: for an end
+    /// that moves messages as bytes ([`Producer::push_bytes`],
+    /// [`Consumer::pop_bytes`]), its `T` a stand-in.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new), with `capacity` slots of `stride` bytes
+    /// (not of `T`) at `slots`.
+    pub(crate) unsafe fn with_stride(self, stride: usize) -> Self {
+        Self { stride, ..self }
     }
 
     #[inline]
@@ -74,6 +90,22 @@ impl<T: crate::ShmSafe> Ring<T> {
         // SAFETY: `index < capacity`, and `new`'s contract keeps `capacity`
         // slots valid while `self` lives.
         unsafe { self.slots.add(index).as_ref() }
+    }
+
+    /// The bytes of the slot of `position`, by the ring's stride.
+    #[inline]
+    fn slot_bytes(&self, position: u64) -> NonNull<u8> {
+        // The mask keeps the index below the capacity whatever `position` is.
+        let index = (position & self.mask) as usize;
+        // In bounds: `index * stride` is below `capacity * stride`, which
+        // `new`'s (or `with_stride`'s) contract keeps valid.
+        let at = self
+            .slots
+            .cast::<u8>()
+            .as_ptr()
+            .wrapping_add(index * self.stride);
+        // SAFETY: an offset into a valid allocation is not null.
+        unsafe { NonNull::new_unchecked(at) }
     }
 
     /// Checks that `tail - head` is a possible queue length.
@@ -187,18 +219,44 @@ impl<T: crate::ShmSafe> Producer<T> {
     /// Writes `value` into the next slot and publishes it.
     #[inline]
     pub(crate) fn push(&self, value: T) -> Result<(), PushError> {
+        self.push_with(|tail| {
+            // SAFETY: the slot at `tail` is free (`push_with`'s promise);
+            // `value` is a local.
+            self.ring
+                .slot(tail)
+                .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
+        })
+    }
+
+    /// Writes `message`, one message's bytes (the ring's stride), into the
+    /// next slot and publishes it.
+    pub(crate) fn push_bytes(&self, message: &[u8]) -> Result<(), PushError> {
+        let len = message.len().min(self.ring.stride);
+        self.push_with(|tail| {
+            // SAFETY: the slot at `tail` is free (`push_with`'s promise), and
+            // `len` bytes fit in it; `message` is the caller's memory.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    message.as_ptr(),
+                    self.ring.slot_bytes(tail).as_ptr(),
+                    len,
+                );
+            }
+        })
+    }
+
+    /// Has `write` fill the slot at the position it is given, which is
+    /// free (the consumer has released it and will not read it before
+    /// `tail` moves past it), then publishes it.
+    #[inline(always)]
+    fn push_with(&self, write: impl FnOnce(u64)) -> Result<(), PushError> {
         match self.free(1) {
             Ok(0) => return Err(PushError::Full),
             Ok(_) => {}
             Err(Corrupt) => return Err(PushError::Corrupt),
         }
         let tail = self.tail.get();
-        // SAFETY: the slot at `tail` is free (`free` >= 1): the consumer has
-        // released it and will not read it before `tail` moves past it;
-        // `value` is a local.
-        self.ring
-            .slot(tail)
-            .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
+        write(tail);
         self.publish(tail.wrapping_add(1));
         Ok(())
     }
@@ -302,19 +360,47 @@ impl<T: crate::ShmSafe> Consumer<T> {
     /// Reads the next message and releases its slot.
     #[inline]
     pub(crate) fn pop(&self) -> Result<T, PopError> {
+        self.pop_with(|head| {
+            // SAFETY: the slot at `head` was published (`pop_with`'s
+            // promise). A hostile process writing it anyway is outside what
+            // the Rust memory model describes (it stops at the process
+            // boundary); what it can do is leave arbitrary bytes, and any
+            // bit pattern is a valid `T` (`Pod`).
+            self.ring.slot(head).with(|slot| unsafe { slot.read() })
+        })
+    }
+
+    /// Copies the next message's bytes (the ring's stride) into the start
+    /// of `out` and releases its slot.
+    pub(crate) fn pop_bytes(&self, out: &mut [u8]) -> Result<(), PopError> {
+        let len = out.len().min(self.ring.stride);
+        self.pop_with(|head| {
+            // SAFETY: the slot at `head` was published (`pop_with`'s
+            // promise) and holds `stride` >= `len` bytes; `out` is the
+            // caller's memory. A hostile writer can only change which
+            // bytes are copied (see `pop`).
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    self.ring.slot_bytes(head).as_ptr(),
+                    out.as_mut_ptr(),
+                    len,
+                );
+            }
+        })
+    }
+
+    /// Has `read` read the slot at the position it is given, which was
+    /// published (and a well-behaved producer will not write it again
+    /// before `head` moves past it), then releases it.
+    #[inline(always)]
+    fn pop_with<R>(&self, read: impl FnOnce(u64) -> R) -> Result<R, PopError> {
         match self.ready(1) {
             Ok(0) => return Err(PopError::Empty),
             Ok(_) => {}
             Err(Corrupt) => return Err(PopError::Corrupt),
         }
         let head = self.head.get();
-        // SAFETY: the slot at `head` was published (`ready` >= 1) and a
-        // well-behaved producer will not write it again before `head` moves
-        // past it. A hostile process writing it anyway is outside what the
-        // Rust memory model describes (it stops at the process boundary);
-        // what it can do is leave arbitrary bytes, and any bit pattern is a
-        // valid `T` (`Pod`).
-        let value = self.ring.slot(head).with(|slot| unsafe { slot.read() });
+        let value = read(head);
         self.release(head.wrapping_add(1));
         Ok(value)
     }

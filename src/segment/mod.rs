@@ -230,6 +230,13 @@ impl Segment {
         self.header.capacity
     }
 
+    /// Bytes of one message, as validated when the segment was attached
+    /// (what the layout was computed from; later writes to the shared
+    /// header do not change it).
+    pub(crate) fn elem_size(&self) -> usize {
+        self.header.elem_size as usize
+    }
+
     /// [`Error::Corrupt`] for this segment, saying `detail`.
     pub(crate) fn corrupt(&self, detail: &str) -> Error {
         Error::Corrupt {

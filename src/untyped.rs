@@ -1,0 +1,338 @@
+//! Typed channels reached without their message type: each message moves
+//! as its bytes, exactly the channel's message size.
+//!
+//! For tools that carry typed messages they cannot name, such as the
+//! `shmchan-bridge` command, which forwards a channel of `Tick`s without
+//! being compiled with `Tick`. The message type is whatever the channel's
+//! header records ([`message_type`](Receiver::message_type)); whoever
+//! finally reads the values checks it, by opening the channel (or another
+//! one the bytes are carried into) with its Rust type. Programs that know
+//! the type use the typed endpoints instead.
+//!
+//! ```
+//! # let name = format!("doc-untyped-{}", std::process::id());
+//! let tx = shmchan::spsc::Sender::<[u32; 2]>::create(&name, 64)?;
+//! tx.send([7, 8]).unwrap();
+//! let rx = shmchan::untyped::Receiver::open(&name)?;
+//! let mut bytes = [0u8; 8];
+//! rx.recv_timeout(&mut bytes, std::time::Duration::from_secs(1)).unwrap();
+//! assert_eq!(shmchan::from_bytes::<[u32; 2]>(&bytes), Some([7, 8]));
+//! assert_eq!(rx.message_type().name, "[u32; 2]");
+//! # Ok::<(), shmchan::Error>(())
+//! ```
+//!
+//! spsc and mpsc channels can be reached so; mpmc and broadcast not yet
+//! (opening one is [`Error::Incompatible`], saying so).
+
+use crate::endpoint::rule::{deadline, Counts};
+use crate::endpoint::{self, Flavor, Own};
+use crate::inspect::{self, MessageType};
+use crate::mpsc::{Mpsc, ShardsRx};
+use crate::segment::{ElemType, Segment, Spec};
+use crate::spsc::{RingRx, RingTx, Spsc};
+use crate::wait::Barrier;
+use crate::{Error, Options, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use core::time::Duration;
+
+/// An spsc channel whose messages are bytes of the header's size.
+pub struct RawSpsc(());
+/// An mpsc channel whose messages are bytes of the header's size.
+pub struct RawMpsc(());
+
+/// The message type an untyped opener expects: the header's size and
+/// alignment (in `options`), any fingerprint. Untyped endpoints only open.
+fn raw_elem(options: &Options, create: bool) -> Result<ElemType, Error> {
+    let (size, align) = options
+        .raw
+        .filter(|_| !create)
+        .ok_or(Error::InvalidCapacity {
+            requested: options.capacity,
+            reason: "an untyped endpoint cannot create a channel, only open one",
+        })?;
+    Ok(ElemType {
+        size,
+        align,
+        schema: 0,
+        name: "",
+        layout: "",
+    })
+}
+
+/// `spec` with any message type of its size accepted.
+fn any_schema(mut spec: Spec) -> Spec {
+    spec.any_schema = true;
+    spec
+}
+
+macro_rules! raw_flavor {
+    ($raw:ident, $typed:ident, $module:literal, $shape:expr, $Tx:ty, $Rx:ty) => {
+        impl endpoint::Sealed for $raw {}
+
+        impl Flavor for $raw {
+            type Tx = $Tx;
+            type Rx = $Rx;
+            type TxHold = Own<endpoint::Attached<$Tx>>;
+            type RxHold = Own<endpoint::Attached<$Rx>>;
+            const MODULE: &'static str = $module;
+
+            fn type_name() -> &'static str {
+                "bytes of a typed message"
+            }
+
+            fn spec(options: &Options, create: bool) -> Result<(Spec, u64), Error> {
+                Ok((any_schema($shape(raw_elem(options, create)?)), 0))
+            }
+
+            /// The typed flavor's own attachment, over bytes: its ring
+            /// takes its stride from the validated header.
+            fn attach_tx(segment: &Segment, barrier: Barrier) -> Result<$Tx, Error> {
+                <$typed<u8> as Flavor>::attach_tx(segment, barrier)
+            }
+
+            fn attach_rx(segment: &Segment, barrier: Barrier) -> Result<$Rx, Error> {
+                <$typed<u8> as Flavor>::attach_rx(segment, barrier)
+            }
+
+            fn counts(segment: &Segment) -> Counts {
+                <$typed<u8> as Flavor>::counts(segment)
+            }
+        }
+    };
+}
+
+raw_flavor!(
+    RawSpsc,
+    Spsc,
+    "shmchan::spsc",
+    crate::spsc::shape,
+    RingTx<u8>,
+    RingRx<u8>
+);
+raw_flavor!(
+    RawMpsc,
+    Mpsc,
+    "shmchan::mpsc",
+    |elem| crate::mpsc::shape(elem, 0),
+    RingTx<u8>,
+    ShardsRx<u8>
+);
+
+/// The channel `name`'s message type, and the options to open it untyped.
+fn describe(name: &str) -> Result<(&'static str, MessageType, Options), Error> {
+    let channel = inspect::channel(name)?;
+    let mut options = Options::new();
+    options.raw = Some((channel.elem_size as usize, channel.elem_align as usize));
+    Ok((channel.flavor, channel.message_type(), options))
+}
+
+fn not_yet(name: &str, flavor: &str) -> Error {
+    Error::Incompatible {
+        name: name.trim_start_matches('/').to_owned(),
+        detail: format!(
+            "it is a {flavor} channel, which untyped endpoints do not reach yet (spsc and mpsc \
+             only); open it with its message type"
+        ),
+    }
+}
+
+/// The receiving end of a typed channel, its messages taken as bytes.
+pub struct Receiver {
+    end: RxEnd,
+    message_type: MessageType,
+}
+
+enum RxEnd {
+    Spsc(endpoint::Receiver<RawSpsc>),
+    Mpsc(endpoint::Receiver<RawMpsc>),
+}
+
+/// Runs `$body` with `$e` the endpoint of either kind of end.
+macro_rules! each {
+    ($end:expr, $e:ident => $body:expr) => {
+        match $end {
+            RxEnd::Spsc(end) => {
+                let $e = &end.attached().endpoint;
+                $body
+            }
+            RxEnd::Mpsc(end) => {
+                let $e = &end.attached().endpoint;
+                $body
+            }
+        }
+    };
+}
+
+impl Receiver {
+    /// Attaches to the existing spsc or mpsc channel `name` as its
+    /// receiver, whatever its message type.
+    ///
+    /// # Errors
+    ///
+    /// As the typed `open`; [`Error::Incompatible`] for a channel of
+    /// another flavor.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        let (flavor, message_type, options) = describe(name)?;
+        let end = match flavor {
+            "spsc" => RxEnd::Spsc(endpoint::Receiver::open_with(name, &options)?),
+            "mpsc" => RxEnd::Mpsc(endpoint::Receiver::open_with(name, &options)?),
+            other => return Err(not_yet(name, other)),
+        };
+        Ok(Self { end, message_type })
+    }
+
+    /// The channel's message type, as its header records it.
+    pub fn message_type(&self) -> &MessageType {
+        &self.message_type
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        match &self.end {
+            RxEnd::Spsc(end) => end.name(),
+            RxEnd::Mpsc(end) => end.name(),
+        }
+    }
+
+    /// Receives a message into `out` if one is waiting, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As the typed `try_recv`.
+    ///
+    /// # Panics
+    ///
+    /// If `out` is not exactly one message long
+    /// ([`message_type().size`](MessageType::size) bytes).
+    pub fn try_recv(&self, out: &mut [u8]) -> Result<(), TryRecvError> {
+        self.check(out.len());
+        each!(&self.end, e => e.try_take(|| e.end.pop_bytes(out)))
+    }
+
+    /// Receives a message into `out`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As the typed `recv_timeout`.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_recv`](Self::try_recv).
+    pub fn recv_timeout(&self, out: &mut [u8], timeout: Duration) -> Result<(), RecvTimeoutError> {
+        self.check(out.len());
+        let until = deadline(Some(timeout));
+        each!(&self.end, e => e.take_until(until, || e.end.pop_bytes(out)))
+    }
+
+    fn check(&self, len: usize) {
+        assert_eq!(
+            len as u64,
+            self.message_type.size,
+            "a message of channel {:?} is {} bytes",
+            self.name(),
+            self.message_type.size
+        );
+    }
+}
+
+/// A sending end of a typed channel, its messages given as bytes.
+pub struct Sender {
+    end: TxEnd,
+    message_type: MessageType,
+}
+
+enum TxEnd {
+    Spsc(endpoint::Sender<RawSpsc>),
+    Mpsc(endpoint::Sender<RawMpsc>),
+}
+
+macro_rules! each_tx {
+    ($end:expr, $e:ident => $body:expr) => {
+        match $end {
+            TxEnd::Spsc(end) => {
+                let $e = &end.attached().endpoint;
+                $body
+            }
+            TxEnd::Mpsc(end) => {
+                let $e = &end.attached().endpoint;
+                $body
+            }
+        }
+    };
+}
+
+impl Sender {
+    /// Attaches to the existing spsc or mpsc channel `name` as a sender
+    /// (for mpsc, taking a free shard), whatever its message type.
+    ///
+    /// # Errors
+    ///
+    /// As the typed `open`; [`Error::Incompatible`] for a channel of
+    /// another flavor.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        let (flavor, message_type, options) = describe(name)?;
+        let end = match flavor {
+            "spsc" => TxEnd::Spsc(endpoint::Sender::open_with(name, &options)?),
+            "mpsc" => TxEnd::Mpsc(endpoint::Sender::open_with(name, &options)?),
+            other => return Err(not_yet(name, other)),
+        };
+        Ok(Self { end, message_type })
+    }
+
+    /// The channel's message type, as its header records it.
+    pub fn message_type(&self) -> &MessageType {
+        &self.message_type
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        match &self.end {
+            TxEnd::Spsc(end) => end.name(),
+            TxEnd::Mpsc(end) => end.name(),
+        }
+    }
+
+    /// Sends `message`, one message's bytes, if there is room, without
+    /// blocking.
+    ///
+    /// # Errors
+    ///
+    /// As the typed `try_send` (the message stays the caller's).
+    ///
+    /// # Panics
+    ///
+    /// If `message` is not exactly one message long
+    /// ([`message_type().size`](MessageType::size) bytes).
+    pub fn try_send(&self, message: &[u8]) -> Result<(), TrySendError<()>> {
+        self.check(message.len());
+        each_tx!(&self.end, e => e.try_put(|| e.end.push_bytes(message)))
+    }
+
+    /// Sends `message`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// As the typed `send_timeout` (the message stays the caller's).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub fn send_timeout(
+        &self,
+        message: &[u8],
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<()>> {
+        self.check(message.len());
+        let until = deadline(Some(timeout));
+        each_tx!(&self.end, e => e.put_until(until, || e.end.push_bytes(message)))
+    }
+
+    fn check(&self, len: usize) {
+        assert_eq!(
+            len as u64,
+            self.message_type.size,
+            "a message of channel {:?} is {} bytes",
+            self.name(),
+            self.message_type.size
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Untyped endpoints: typed channels reached as bytes, across processes,
+//! keeping the std contract, refusing what they cannot reach, and sound
+//! against scribbled indices.
+
+mod common;
+
+use common::shm::{shm_file, write_u64};
+use common::{unique_name, Cleanup, Peer};
+use shmchan::untyped;
+use shmchan::{Error, RecvTimeoutError, SendTimeoutError, ShmSafe, TryRecvError};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, ShmSafe)]
+#[repr(C)]
+struct Tick {
+    seq: u64,
+    px: f64,
+    check: u32,
+    side: u32,
+}
+
+fn tick(seq: u64) -> Tick {
+    Tick {
+        seq,
+        px: seq as f64 / 4.0,
+        check: (seq as u32).wrapping_mul(2_654_435_761),
+        side: (seq % 2) as u32,
+    }
+}
+
+const COUNT: u64 = 200_000;
+const PATIENCE: Duration = Duration::from_secs(60);
+
+#[test]
+#[ignore = "run as a peer process by the other tests"]
+fn peer() {
+    common::peer_main(|role, args| match role {
+        "send-ticks" => {
+            let tx = shmchan::spsc::Sender::<Tick>::create(&args[0], 256).unwrap();
+            (0..COUNT).for_each(|seq| tx.send(tick(seq)).unwrap());
+        }
+        "receive-ticks" => {
+            let rx = shmchan::mpsc::Receiver::<Tick>::create(&args[0], 256).unwrap();
+            for seq in 0..COUNT {
+                assert_eq!(rx.recv().unwrap(), tick(seq), "lost, torn or reordered");
+            }
+        }
+        other => panic!("unknown role {other}"),
+    });
+}
+
+#[test]
+fn typed_messages_cross_untyped_ends_between_processes() {
+    // A typed spsc sender process, an untyped receiver and sender here
+    // (what a bridge does), a typed mpsc receiver process.
+    let (a, b) = (unique_name("untyped-a"), unique_name("untyped-b"));
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let producer = Peer::spawn("send-ticks", &[&a]);
+    let consumer = Peer::spawn("receive-ticks", &[&b]);
+    // Each peer creates its channel; open them once they are there.
+    let (mut rx, mut tx) = (None, None);
+    common::wait_until(PATIENCE, "both peers create their channels", || {
+        rx = rx.take().or_else(|| untyped::Receiver::open(&a).ok());
+        tx = tx.take().or_else(|| untyped::Sender::open(&b).ok());
+        rx.is_some() && tx.is_some()
+    });
+    let (rx, tx) = (rx.unwrap(), tx.unwrap());
+    assert_eq!(
+        rx.message_type(),
+        &shmchan::inspect::MessageType::of::<Tick>()
+    );
+    assert_eq!(tx.message_type(), rx.message_type());
+    let mut bytes = [0u8; 24];
+    for _ in 0..COUNT {
+        rx.recv_timeout(&mut bytes, PATIENCE).unwrap();
+        tx.send_timeout(&bytes, PATIENCE).unwrap();
+    }
+    producer.finish(PATIENCE);
+    consumer.finish(PATIENCE);
+    // The producer is gone and everything was taken: disconnected at once.
+    assert_eq!(rx.try_recv(&mut bytes), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn untyped_ends_keep_the_disconnection_rule() {
+    let name = unique_name("untyped-rule");
+    let _cleanup = Cleanup(name.clone());
+    let typed = shmchan::spsc::Sender::<u64>::create(&name, 4).unwrap();
+    let rx = untyped::Receiver::open(&name).unwrap();
+    let mut out = [0u8; 8];
+    assert_eq!(rx.try_recv(&mut out), Err(TryRecvError::Empty));
+    typed.send(5).unwrap();
+    drop(typed);
+    rx.recv_timeout(&mut out, PATIENCE).unwrap();
+    assert_eq!(u64::from_ne_bytes(out), 5);
+    assert_eq!(
+        rx.recv_timeout(&mut out, Duration::ZERO),
+        Err(RecvTimeoutError::Disconnected)
+    );
+
+    let tx = untyped::Sender::open(&name).unwrap();
+    tx.send_timeout(&9u64.to_ne_bytes(), PATIENCE).unwrap();
+    rx.recv_timeout(&mut out, PATIENCE).unwrap();
+    assert_eq!(u64::from_ne_bytes(out), 9);
+    for i in 0..4u64 {
+        tx.try_send(&i.to_ne_bytes()).unwrap();
+    }
+    assert_eq!(
+        tx.send_timeout(&[0; 8], Duration::from_millis(20)),
+        Err(SendTimeoutError::Timeout(()))
+    );
+    drop(rx);
+    assert_eq!(
+        tx.send_timeout(&[0; 8], Duration::ZERO),
+        Err(SendTimeoutError::Disconnected(()))
+    );
+}
+
+#[test]
+fn other_flavors_are_refused_saying_why() {
+    let name = unique_name("untyped-mpmc");
+    let _cleanup = Cleanup(name.clone());
+    let _rx = shmchan::mpmc::Receiver::<u64>::create(&name, 4).unwrap();
+    for err in [
+        untyped::Sender::open(&name).err().unwrap(),
+        untyped::Receiver::open(&name).err().unwrap(),
+    ] {
+        assert!(matches!(err, Error::Incompatible { .. }), "{err}");
+        assert!(err.to_string().contains("mpmc"), "{err}");
+    }
+    let missing = unique_name("untyped-missing");
+    assert!(matches!(
+        untyped::Receiver::open(&missing),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+#[should_panic(expected = "is 8 bytes")]
+fn a_message_of_another_length_is_a_panic_not_a_partial_send() {
+    let name = unique_name("untyped-len");
+    let _cleanup = Cleanup(name.clone());
+    let _rx = shmchan::spsc::Receiver::<u64>::create(&name, 4).unwrap();
+    let tx = untyped::Sender::open(&name).unwrap();
+    let _ = tx.try_send(&[1, 2, 3]);
+}
+
+#[test]
+fn scribbled_indices_disconnect_untyped_ends_without_harm() {
+    // spsc ring 0: head at 640, tail at 768 (as tests/hostile.rs lays out).
+    let name = unique_name("untyped-hostile");
+    let _cleanup = Cleanup(name.clone());
+    let typed = shmchan::spsc::Sender::<u64>::create(&name, 64).unwrap();
+    let rx = untyped::Receiver::open(&name).unwrap();
+    typed.send(1).unwrap();
+    let file = shm_file(&name);
+    write_u64(&file, 640 + 128, 1 << 40);
+    let mut out = [0u8; 8];
+    assert_eq!(
+        rx.recv_timeout(&mut out, Duration::from_millis(50)),
+        Err(RecvTimeoutError::Disconnected),
+        "a tail beyond the ring is corruption"
+    );
+    assert_eq!(rx.try_recv(&mut out), Err(TryRecvError::Disconnected));
+}
