@@ -125,41 +125,58 @@ fn describe(name: &str) -> Result<(&'static str, MessageType, Options), Error> {
     Ok((channel.flavor, channel.message_type(), options))
 }
 
-fn not_yet(name: &str, flavor: &str) -> Error {
-    Error::Incompatible {
-        name: name.trim_start_matches('/').to_owned(),
-        detail: format!(
-            "it is a {flavor} channel, which untyped endpoints do not reach yet (spsc and mpsc \
-             only); open it with its message type"
-        ),
-    }
+/// An end of either flavor untyped endpoints reach.
+enum Either<S, M> {
+    Spsc(S),
+    Mpsc(M),
+}
+
+/// Runs `$body` with `$end` the end, whichever flavor it is.
+macro_rules! each {
+    ($either:expr, $end:ident => $body:expr) => {
+        match $either {
+            Either::Spsc($end) => $body,
+            Either::Mpsc($end) => $body,
+        }
+    };
+}
+
+/// Opens `name` with `spsc` or `mpsc`, as its flavor says.
+fn open<S, M>(
+    name: &str,
+    spsc: impl FnOnce(&str, &Options) -> Result<S, Error>,
+    mpsc: impl FnOnce(&str, &Options) -> Result<M, Error>,
+) -> Result<(Either<S, M>, MessageType), Error> {
+    let (flavor, message_type, options) = describe(name)?;
+    let end = match flavor {
+        "spsc" => Either::Spsc(spsc(name, &options)?),
+        "mpsc" => Either::Mpsc(mpsc(name, &options)?),
+        other => {
+            return Err(Error::Incompatible {
+                name: name.trim_start_matches('/').to_owned(),
+                detail: format!(
+                    "it is a {other} channel, which untyped endpoints do not reach yet (spsc \
+                     and mpsc only); open it with its message type"
+                ),
+            })
+        }
+    };
+    Ok((end, message_type))
+}
+
+/// Panics unless `len` is one message of channel `name`.
+fn check(message_type: &MessageType, name: &str, len: usize) {
+    assert_eq!(
+        len as u64, message_type.size,
+        "a message of channel {name:?} is {} bytes",
+        message_type.size
+    );
 }
 
 /// The receiving end of a typed channel, its messages taken as bytes.
 pub struct Receiver {
-    end: RxEnd,
+    end: Either<endpoint::Receiver<RawSpsc>, endpoint::Receiver<RawMpsc>>,
     message_type: MessageType,
-}
-
-enum RxEnd {
-    Spsc(endpoint::Receiver<RawSpsc>),
-    Mpsc(endpoint::Receiver<RawMpsc>),
-}
-
-/// Runs `$body` with `$e` the endpoint of either kind of end.
-macro_rules! each {
-    ($end:expr, $e:ident => $body:expr) => {
-        match $end {
-            RxEnd::Spsc(end) => {
-                let $e = &end.attached().endpoint;
-                $body
-            }
-            RxEnd::Mpsc(end) => {
-                let $e = &end.attached().endpoint;
-                $body
-            }
-        }
-    };
 }
 
 impl Receiver {
@@ -171,12 +188,11 @@ impl Receiver {
     /// As the typed `open`; [`Error::Incompatible`] for a channel of
     /// another flavor.
     pub fn open(name: &str) -> Result<Self, Error> {
-        let (flavor, message_type, options) = describe(name)?;
-        let end = match flavor {
-            "spsc" => RxEnd::Spsc(endpoint::Receiver::open_with(name, &options)?),
-            "mpsc" => RxEnd::Mpsc(endpoint::Receiver::open_with(name, &options)?),
-            other => return Err(not_yet(name, other)),
-        };
+        let (end, message_type) = open(
+            name,
+            endpoint::Receiver::open_with,
+            endpoint::Receiver::open_with,
+        )?;
         Ok(Self { end, message_type })
     }
 
@@ -187,10 +203,7 @@ impl Receiver {
 
     /// The channel's name.
     pub fn name(&self) -> &str {
-        match &self.end {
-            RxEnd::Spsc(end) => end.name(),
-            RxEnd::Mpsc(end) => end.name(),
-        }
+        each!(&self.end, end => end.name())
     }
 
     /// Receives a message into `out` if one is waiting, without blocking.
@@ -204,8 +217,11 @@ impl Receiver {
     /// If `out` is not exactly one message long
     /// ([`message_type().size`](MessageType::size) bytes).
     pub fn try_recv(&self, out: &mut [u8]) -> Result<(), TryRecvError> {
-        self.check(out.len());
-        each!(&self.end, e => e.try_take(|| e.end.pop_bytes(out)))
+        check(&self.message_type, self.name(), out.len());
+        each!(&self.end, end => {
+            let e = &end.attached().endpoint;
+            e.try_take(|| e.end.pop_bytes(out))
+        })
     }
 
     /// Receives a message into `out`, waiting at most `timeout`.
@@ -218,46 +234,19 @@ impl Receiver {
     ///
     /// As [`try_recv`](Self::try_recv).
     pub fn recv_timeout(&self, out: &mut [u8], timeout: Duration) -> Result<(), RecvTimeoutError> {
-        self.check(out.len());
+        check(&self.message_type, self.name(), out.len());
         let until = deadline(Some(timeout));
-        each!(&self.end, e => e.take_until(until, || e.end.pop_bytes(out)))
-    }
-
-    fn check(&self, len: usize) {
-        assert_eq!(
-            len as u64,
-            self.message_type.size,
-            "a message of channel {:?} is {} bytes",
-            self.name(),
-            self.message_type.size
-        );
+        each!(&self.end, end => {
+            let e = &end.attached().endpoint;
+            e.take_until(until, || e.end.pop_bytes(out))
+        })
     }
 }
 
 /// A sending end of a typed channel, its messages given as bytes.
 pub struct Sender {
-    end: TxEnd,
+    end: Either<endpoint::Sender<RawSpsc>, endpoint::Sender<RawMpsc>>,
     message_type: MessageType,
-}
-
-enum TxEnd {
-    Spsc(endpoint::Sender<RawSpsc>),
-    Mpsc(endpoint::Sender<RawMpsc>),
-}
-
-macro_rules! each_tx {
-    ($end:expr, $e:ident => $body:expr) => {
-        match $end {
-            TxEnd::Spsc(end) => {
-                let $e = &end.attached().endpoint;
-                $body
-            }
-            TxEnd::Mpsc(end) => {
-                let $e = &end.attached().endpoint;
-                $body
-            }
-        }
-    };
 }
 
 impl Sender {
@@ -269,12 +258,11 @@ impl Sender {
     /// As the typed `open`; [`Error::Incompatible`] for a channel of
     /// another flavor.
     pub fn open(name: &str) -> Result<Self, Error> {
-        let (flavor, message_type, options) = describe(name)?;
-        let end = match flavor {
-            "spsc" => TxEnd::Spsc(endpoint::Sender::open_with(name, &options)?),
-            "mpsc" => TxEnd::Mpsc(endpoint::Sender::open_with(name, &options)?),
-            other => return Err(not_yet(name, other)),
-        };
+        let (end, message_type) = open(
+            name,
+            endpoint::Sender::open_with,
+            endpoint::Sender::open_with,
+        )?;
         Ok(Self { end, message_type })
     }
 
@@ -285,10 +273,7 @@ impl Sender {
 
     /// The channel's name.
     pub fn name(&self) -> &str {
-        match &self.end {
-            TxEnd::Spsc(end) => end.name(),
-            TxEnd::Mpsc(end) => end.name(),
-        }
+        each!(&self.end, end => end.name())
     }
 
     /// Sends `message`, one message's bytes, if there is room, without
@@ -303,8 +288,11 @@ impl Sender {
     /// If `message` is not exactly one message long
     /// ([`message_type().size`](MessageType::size) bytes).
     pub fn try_send(&self, message: &[u8]) -> Result<(), TrySendError<()>> {
-        self.check(message.len());
-        each_tx!(&self.end, e => e.try_put(|| e.end.push_bytes(message)))
+        check(&self.message_type, self.name(), message.len());
+        each!(&self.end, end => {
+            let e = &end.attached().endpoint;
+            e.try_put(|| e.end.push_bytes(message))
+        })
     }
 
     /// Sends `message`, waiting at most `timeout` for room.
@@ -321,18 +309,11 @@ impl Sender {
         message: &[u8],
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<()>> {
-        self.check(message.len());
+        check(&self.message_type, self.name(), message.len());
         let until = deadline(Some(timeout));
-        each_tx!(&self.end, e => e.put_until(until, || e.end.push_bytes(message)))
-    }
-
-    fn check(&self, len: usize) {
-        assert_eq!(
-            len as u64,
-            self.message_type.size,
-            "a message of channel {:?} is {} bytes",
-            self.name(),
-            self.message_type.size
-        );
+        each!(&self.end, end => {
+            let e = &end.attached().endpoint;
+            e.put_until(until, || e.end.push_bytes(message))
+        })
     }
 }

@@ -88,8 +88,43 @@ pub enum SinkError {
     },
 }
 
-/// Appends the messages of a typed receiver: the first waited for, the
-/// rest as ready.
+/// What the wait for a drain's first message found.
+enum First {
+    /// A message, appended.
+    Got,
+    /// None in time.
+    Nothing,
+    /// None, and the channel's senders are gone.
+    Gone,
+}
+
+/// Every drain's shape: `first` appends the first message, waiting at most
+/// `timeout`; `next` appends another if one is ready, within `limit`.
+fn drain_with(
+    frame: &mut Frame,
+    limit: Limit,
+    timeout: Duration,
+    first: impl FnOnce(&mut Frame) -> First,
+    mut next: impl FnMut(&mut Frame) -> bool,
+) -> usize {
+    match first(frame) {
+        First::Got => {}
+        First::Nothing => return 0,
+        First::Gone => {
+            // No sender: nothing will come until one attaches.
+            std::thread::sleep(timeout);
+            return 0;
+        }
+    }
+    let mut n = 1;
+    while limit.admits(n, frame) && next(frame) {
+        n += 1;
+    }
+    n
+}
+
+/// [`drain_with`] for a typed receiver: `wait` for the first value,
+/// `ready` for the others; `gone` tells a disconnection from a timeout.
 fn drain_typed<T: ShmSafe, E>(
     frame: &mut Frame,
     limit: Limit,
@@ -98,24 +133,20 @@ fn drain_typed<T: ShmSafe, E>(
     mut ready: impl FnMut() -> Option<T>,
     gone: impl Fn(&E) -> bool,
 ) -> usize {
-    let first = match wait(timeout) {
-        Ok(value) => value,
-        Err(err) => {
-            if gone(&err) {
-                // No sender: nothing will come until one attaches.
-                std::thread::sleep(timeout);
-            }
-            return 0;
+    let first = |frame: &mut Frame| match wait(timeout) {
+        Ok(value) => {
+            frame.push(shmchan::bytes_of(&value));
+            First::Got
         }
+        Err(err) if gone(&err) => First::Gone,
+        Err(_) => First::Nothing,
     };
-    frame.push(shmchan::bytes_of(&first));
-    let mut n = 1;
-    while limit.admits(n, frame) {
-        let Some(value) = ready() else { break };
-        frame.push(shmchan::bytes_of(&value));
-        n += 1;
-    }
-    n
+    let next = |frame: &mut Frame| {
+        ready()
+            .map(|value| frame.push(shmchan::bytes_of(&value)))
+            .is_some()
+    };
+    drain_with(frame, limit, timeout, first, next)
 }
 
 /// Sends one typed message taken from its bytes.
@@ -247,21 +278,23 @@ impl Source for shmchan::bytes::Receiver {
     }
 
     fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize {
-        match self.recv_timeout(timeout) {
-            Ok(message) => frame.push(&message),
-            Err(shmchan::RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(timeout);
-                return 0;
+        // The guards borrow the receiver, one at a time.
+        let rx = core::cell::RefCell::new(self);
+        let first = |frame: &mut Frame| match rx.borrow_mut().recv_timeout(timeout) {
+            Ok(message) => {
+                frame.push(&message);
+                First::Got
             }
-            Err(shmchan::RecvTimeoutError::Timeout) => return 0,
-        }
-        let mut n = 1;
-        while limit.admits(n, frame) {
-            let Ok(message) = self.try_recv() else { break };
-            frame.push(&message);
-            n += 1;
-        }
-        n
+            Err(shmchan::RecvTimeoutError::Disconnected) => First::Gone,
+            Err(shmchan::RecvTimeoutError::Timeout) => First::Nothing,
+        };
+        let next = |frame: &mut Frame| {
+            rx.borrow_mut()
+                .try_recv()
+                .map(|message| frame.push(&message))
+                .is_ok()
+        };
+        drain_with(frame, limit, timeout, first, next)
     }
 }
 
@@ -309,28 +342,24 @@ impl Source for shmchan::untyped::Receiver {
 
     fn drain(&mut self, frame: &mut Frame, limit: Limit, timeout: Duration) -> usize {
         let size = shmchan::untyped::Receiver::message_type(self).size as usize;
-        let mut gone = false;
-        let first = frame.try_push_with(size, |room| match self.recv_timeout(room, timeout) {
-            Ok(()) => true,
-            Err(err) => {
-                gone = err == shmchan::RecvTimeoutError::Disconnected;
-                false
-            }
-        });
-        if !first {
-            if gone {
-                // No sender: nothing will come until one attaches.
-                std::thread::sleep(timeout);
-            }
-            return 0;
-        }
-        let mut n = 1;
-        while limit.admits(n, frame)
-            && frame.try_push_with(size, |room| self.try_recv(room).is_ok())
-        {
-            n += 1;
-        }
-        n
+        let first = |frame: &mut Frame| {
+            let mut found = First::Nothing;
+            frame.try_push_with(size, |room| match self.recv_timeout(room, timeout) {
+                Ok(()) => {
+                    found = First::Got;
+                    true
+                }
+                Err(shmchan::RecvTimeoutError::Disconnected) => {
+                    found = First::Gone;
+                    false
+                }
+                Err(shmchan::RecvTimeoutError::Timeout) => false,
+            });
+            found
+        };
+        let next =
+            |frame: &mut Frame| frame.try_push_with(size, |room| self.try_recv(room).is_ok());
+        drain_with(frame, limit, timeout, first, next)
     }
 }
 
