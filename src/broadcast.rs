@@ -223,11 +223,25 @@ impl<T: ShmSafe> BroadcastRx<T> {
     /// Takes the next message: `Ok(Ok(value))`, or `Ok(Err(missed))` if the
     /// sender lapped us.
     pub(crate) fn pop(&self) -> Result<Result<T, u64>, Miss<()>> {
+        self.pop_with(|consumer| consumer.pop())
+    }
+
+    /// As [`pop`](Self::pop), into the bytes `out` (see
+    /// [`Consumer::pop_bytes`]).
+    pub(crate) fn pop_bytes(&self, out: &mut [u8]) -> Result<Result<(), u64>, Miss<()>> {
+        self.pop_with(|consumer| consumer.pop_bytes(out))
+    }
+
+    #[inline(always)]
+    fn pop_with<R>(
+        &self,
+        pop: impl FnOnce(&Consumer<T>) -> Result<Result<R, u64>, PopError>,
+    ) -> Result<Result<R, u64>, Miss<()>> {
         let lag = self.lag.take();
         if lag > 0 {
             return Ok(Err(lag));
         }
-        match self.consumer.pop() {
+        match pop(&self.consumer) {
             Ok(read) => {
                 if self.overflow == Overflow::Block {
                     // Our cursor moved: the sender may be waiting for it.
@@ -309,16 +323,30 @@ impl<T: ShmSafe> End for BroadcastTx<T> {
     }
 }
 
-impl<T: ShmSafe> Push<T> for BroadcastTx<T> {
-    #[inline]
-    fn push(&self, value: T) -> Result<(), Miss<()>> {
-        match self.producer.push(&value, &self.scan()) {
+impl<T: ShmSafe> BroadcastTx<T> {
+    /// Rings the receivers after a push, or says why there was none.
+    #[inline(always)]
+    fn pushed(&self, result: Result<(), PushError>) -> Result<(), Miss<()>> {
+        match result {
             Ok(()) => {
                 self.control().not_empty.notify(self.barrier);
                 Ok(())
             }
             Err(PushError::Full) => Err(Miss::Edge(())),
         }
+    }
+
+    /// As [`Push::push`], for a message given as its bytes (see
+    /// [`Producer::push_bytes`]).
+    pub(crate) fn push_bytes(&self, message: &[u8]) -> Result<(), Miss<()>> {
+        self.pushed(self.producer.push_bytes(message, &self.scan()))
+    }
+}
+
+impl<T: ShmSafe> Push<T> for BroadcastTx<T> {
+    #[inline]
+    fn push(&self, value: T) -> Result<(), Miss<()>> {
+        self.pushed(self.producer.push(&value, &self.scan()))
     }
 
     fn push_slice(&self, values: &[T]) -> Result<usize, Miss<()>> {
@@ -518,7 +546,7 @@ mod api {
         // owns, which outlives the ends made from it.
         unsafe {
             (
-                ring_at(control, slots, segment.header_capacity()),
+                ring_at(control, slots, segment.header_capacity()).with_size(segment.elem_size()),
                 control.cast::<Control>().as_ref(),
             )
         }

@@ -21,9 +21,10 @@
 //! # Ok::<(), shmchan::Error>(())
 //! ```
 //!
-//! spsc and mpsc channels can be reached so; mpmc and broadcast not yet
+//! spsc, mpsc and broadcast channels can be reached so; mpmc not yet
 //! (opening one is [`Error::Incompatible`], saying so).
 
+use crate::broadcast::{Broadcast, BroadcastRx, BroadcastTx, Overflow};
 use crate::endpoint::rule::{deadline, Counts};
 use crate::endpoint::{self, Flavor, Own};
 use crate::inspect::{self, MessageType};
@@ -38,6 +39,8 @@ use core::time::Duration;
 pub struct RawSpsc(());
 /// An mpsc channel whose messages are bytes of the header's size.
 pub struct RawMpsc(());
+/// A broadcast channel whose messages are bytes of the header's size.
+pub struct RawBroadcast(());
 
 /// The message type an untyped opener expects: the header's size and
 /// alignment (in `options`), any fingerprint. Untyped endpoints only open.
@@ -109,6 +112,14 @@ raw_flavor!(
     RingRx<u8>
 );
 raw_flavor!(
+    RawBroadcast,
+    Broadcast,
+    "shmchan::broadcast",
+    |elem| crate::broadcast::shape(elem, 1, Overflow::Block),
+    BroadcastTx<u8>,
+    BroadcastRx<u8>
+);
+raw_flavor!(
     RawMpsc,
     Mpsc,
     "shmchan::mpsc",
@@ -125,38 +136,42 @@ fn describe(name: &str) -> Result<(&'static str, MessageType, Options), Error> {
     Ok((channel.flavor, channel.message_type(), options))
 }
 
-/// An end of either flavor untyped endpoints reach.
-enum Either<S, M> {
+/// An end of one of the flavors untyped endpoints reach.
+enum Ends<S, M, B> {
     Spsc(S),
     Mpsc(M),
+    Broadcast(B),
 }
 
 /// Runs `$body` with `$end` the end, whichever flavor it is.
 macro_rules! each {
-    ($either:expr, $end:ident => $body:expr) => {
-        match $either {
-            Either::Spsc($end) => $body,
-            Either::Mpsc($end) => $body,
+    ($ends:expr, $end:ident => $body:expr) => {
+        match $ends {
+            Ends::Spsc($end) => $body,
+            Ends::Mpsc($end) => $body,
+            Ends::Broadcast($end) => $body,
         }
     };
 }
 
-/// Opens `name` with `spsc` or `mpsc`, as its flavor says.
-fn open<S, M>(
+/// Opens `name` with `spsc`, `mpsc` or `broadcast`, as its flavor says.
+fn open<S, M, B>(
     name: &str,
     spsc: impl FnOnce(&str, &Options) -> Result<S, Error>,
     mpsc: impl FnOnce(&str, &Options) -> Result<M, Error>,
-) -> Result<(Either<S, M>, MessageType), Error> {
+    broadcast: impl FnOnce(&str, &Options) -> Result<B, Error>,
+) -> Result<(Ends<S, M, B>, MessageType), Error> {
     let (flavor, message_type, options) = describe(name)?;
     let end = match flavor {
-        "spsc" => Either::Spsc(spsc(name, &options)?),
-        "mpsc" => Either::Mpsc(mpsc(name, &options)?),
+        "spsc" => Ends::Spsc(spsc(name, &options)?),
+        "mpsc" => Ends::Mpsc(mpsc(name, &options)?),
+        "broadcast" => Ends::Broadcast(broadcast(name, &options)?),
         other => {
             return Err(Error::Incompatible {
                 name: name.trim_start_matches('/').to_owned(),
                 detail: format!(
-                    "it is a {other} channel, which untyped endpoints do not reach yet (spsc \
-                     and mpsc only); open it with its message type"
+                    "it is a {other} channel, which untyped endpoints do not reach yet (spsc, \
+                     mpsc and broadcast only); open it with its message type"
                 ),
             })
         }
@@ -175,13 +190,19 @@ fn check(message_type: &MessageType, name: &str, len: usize) {
 
 /// The receiving end of a typed channel, its messages taken as bytes.
 pub struct Receiver {
-    end: Either<endpoint::Receiver<RawSpsc>, endpoint::Receiver<RawMpsc>>,
+    end: Ends<
+        endpoint::Receiver<RawSpsc>,
+        endpoint::Receiver<RawMpsc>,
+        endpoint::Receiver<RawBroadcast>,
+    >,
     message_type: MessageType,
+    /// Broadcast messages this receiver missed, lapped by the sender.
+    lagged: core::cell::Cell<u64>,
 }
 
 impl Receiver {
-    /// Attaches to the existing spsc or mpsc channel `name` as its
-    /// receiver, whatever its message type.
+    /// Attaches to the existing spsc, mpsc or broadcast channel `name` as
+    /// its receiver (for broadcast, one of them), whatever its message type.
     ///
     /// # Errors
     ///
@@ -192,8 +213,13 @@ impl Receiver {
             name,
             endpoint::Receiver::open_with,
             endpoint::Receiver::open_with,
+            endpoint::Receiver::open_with,
         )?;
-        Ok(Self { end, message_type })
+        Ok(Self {
+            end,
+            message_type,
+            lagged: core::cell::Cell::new(0),
+        })
     }
 
     /// The channel's message type, as its header records it.
@@ -218,10 +244,23 @@ impl Receiver {
     /// ([`message_type().size`](MessageType::size) bytes).
     pub fn try_recv(&self, out: &mut [u8]) -> Result<(), TryRecvError> {
         check(&self.message_type, self.name(), out.len());
-        each!(&self.end, end => {
-            let e = &end.attached().endpoint;
-            e.try_take(|| e.end.pop_bytes(out))
-        })
+        match &self.end {
+            Ends::Spsc(end) => {
+                let e = &end.attached().endpoint;
+                e.try_take(|| e.end.pop_bytes(out))
+            }
+            Ends::Mpsc(end) => {
+                let e = &end.attached().endpoint;
+                e.try_take(|| e.end.pop_bytes(out))
+            }
+            Ends::Broadcast(end) => loop {
+                let e = &end.attached().endpoint;
+                match e.try_take(|| e.end.pop_bytes(out))? {
+                    Ok(()) => return Ok(()),
+                    Err(missed) => self.lag(missed),
+                }
+            },
+        }
     }
 
     /// Receives a message into `out`, waiting at most `timeout`.
@@ -236,22 +275,47 @@ impl Receiver {
     pub fn recv_timeout(&self, out: &mut [u8], timeout: Duration) -> Result<(), RecvTimeoutError> {
         check(&self.message_type, self.name(), out.len());
         let until = deadline(Some(timeout));
-        each!(&self.end, end => {
-            let e = &end.attached().endpoint;
-            e.take_until(until, || e.end.pop_bytes(out))
-        })
+        match &self.end {
+            Ends::Spsc(end) => {
+                let e = &end.attached().endpoint;
+                e.take_until(until, || e.end.pop_bytes(out))
+            }
+            Ends::Mpsc(end) => {
+                let e = &end.attached().endpoint;
+                e.take_until(until, || e.end.pop_bytes(out))
+            }
+            Ends::Broadcast(end) => loop {
+                let e = &end.attached().endpoint;
+                match e.take_until(until, || e.end.pop_bytes(out))? {
+                    Ok(()) => return Ok(()),
+                    Err(missed) => self.lag(missed),
+                }
+            },
+        }
+    }
+
+    /// Broadcast messages this receiver missed because the sender lapped
+    /// it (`Overflow::Overwrite`): a receive skips them and goes on from
+    /// the oldest message kept, as the typed iterators do, and counts them
+    /// here. Always 0 for spsc and mpsc.
+    pub fn lagged(&self) -> u64 {
+        self.lagged.get()
+    }
+
+    fn lag(&self, missed: u64) {
+        self.lagged.set(self.lagged.get().saturating_add(missed));
     }
 }
 
 /// A sending end of a typed channel, its messages given as bytes.
 pub struct Sender {
-    end: Either<endpoint::Sender<RawSpsc>, endpoint::Sender<RawMpsc>>,
+    end: Ends<endpoint::Sender<RawSpsc>, endpoint::Sender<RawMpsc>, endpoint::Sender<RawBroadcast>>,
     message_type: MessageType,
 }
 
 impl Sender {
-    /// Attaches to the existing spsc or mpsc channel `name` as a sender
-    /// (for mpsc, taking a free shard), whatever its message type.
+    /// Attaches to the existing spsc, mpsc or broadcast channel `name` as a
+    /// sender (for mpsc, taking a free shard), whatever its message type.
     ///
     /// # Errors
     ///
@@ -260,6 +324,7 @@ impl Sender {
     pub fn open(name: &str) -> Result<Self, Error> {
         let (end, message_type) = open(
             name,
+            endpoint::Sender::open_with,
             endpoint::Sender::open_with,
             endpoint::Sender::open_with,
         )?;

@@ -163,3 +163,38 @@ fn scribbled_indices_disconnect_untyped_ends_without_harm() {
     );
     assert_eq!(rx.try_recv(&mut out), Err(TryRecvError::Disconnected));
 }
+
+#[test]
+fn broadcast_channels_are_reached_too_and_lags_are_counted() {
+    // Typed sender, untyped receiver; untyped sender, typed receivers.
+    let (a, b) = (unique_name("untyped-bc-a"), unique_name("untyped-bc-b"));
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let options = shmchan::Options::new().capacity(8).receivers(2);
+    let typed_tx = shmchan::broadcast::Sender::<Tick>::create_with(&a, &options).unwrap();
+    let rx = untyped::Receiver::open(&a).unwrap();
+    let typed_rx = shmchan::broadcast::Receiver::<Tick>::create_with(&b, &options).unwrap();
+    let tx = untyped::Sender::open(&b).unwrap();
+    let mut bytes = [0u8; 24];
+    for seq in 0..100 {
+        typed_tx.send(tick(seq)).unwrap();
+        rx.recv_timeout(&mut bytes, PATIENCE).unwrap();
+        tx.send_timeout(&bytes, PATIENCE).unwrap();
+        assert_eq!(typed_rx.recv().unwrap(), tick(seq));
+    }
+    assert_eq!(rx.lagged(), 0);
+
+    // Overwrite: a receiver lapped by the sender skips to the oldest
+    // message kept, and counts what it missed.
+    let c = unique_name("untyped-bc-c");
+    let _cleanup_c = Cleanup(c.clone());
+    let overwrite = options.overflow(shmchan::broadcast::Overflow::Overwrite);
+    let typed_tx = shmchan::broadcast::Sender::<Tick>::create_with(&c, &overwrite).unwrap();
+    let rx = untyped::Receiver::open(&c).unwrap();
+    (0..20).for_each(|seq| typed_tx.send(tick(seq)).unwrap());
+    let mut got = Vec::new();
+    while rx.try_recv(&mut bytes).is_ok() {
+        got.push(shmchan::from_bytes::<Tick>(&bytes).unwrap().seq);
+    }
+    assert_eq!(got, (12..20).collect::<Vec<_>>(), "the newest ring's worth");
+    assert_eq!(rx.lagged(), 12);
+}

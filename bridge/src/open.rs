@@ -33,7 +33,7 @@ pub fn export(
             key,
             options,
         ),
-        "spsc" | "mpsc" => export_source(
+        "spsc" | "mpsc" | "broadcast" => export_source(
             session,
             shmchan::untyped::Receiver::open(name)?,
             key,
@@ -63,7 +63,7 @@ pub fn import(
             shmchan::bytes::Sender::open_serde(name)?,
             options,
         ),
-        "spsc" | "mpsc" => {
+        "spsc" | "mpsc" | "broadcast" => {
             import_sink(session, key, shmchan::untyped::Sender::open(name)?, options)
         }
         other => Err(unsupported(name, other)),
@@ -89,7 +89,7 @@ fn unsupported(name: &str, flavor: &str) -> Error {
         name: name.to_owned(),
         detail: format!(
             "it is a {flavor} channel, which this command cannot carry yet (it carries spsc, mpsc, \
-             bytes and serde channels); run the bridge in your program with \
+             broadcast, bytes and serde channels); run the bridge in your program with \
              shmchan_zenoh::export or import on its typed endpoint"
         ),
     })

@@ -280,6 +280,32 @@ fn typed_channels_cross_through_the_binary() {
         assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
     }
 
+    // Broadcast on both sides: the exporter is one of the first channel's
+    // receivers, the importer the second channel's sender.
+    let (f, g, key) = (
+        unique_name("bin-f"),
+        unique_name("bin-g"),
+        unique_name("bin-bc"),
+    );
+    let _cleanup = (Cleanup(f.clone()), Cleanup(g.clone()));
+    let options = shmchan::Options::new().capacity(256).receivers(2);
+    let tx = shmchan::broadcast::Sender::<Tick>::create_with(&f, &options).unwrap();
+    let rx = shmchan::broadcast::Receiver::<Tick>::create_with(&g, &options).unwrap();
+    let net = endpoint(free_port());
+    let _bridges = [
+        Binary::export(&f, &key, &["--listen", &net]),
+        Binary::import(&key, &g, &["--connect", &net]),
+    ];
+    let producer =
+        std::thread::spawn(move || (0..10_000).for_each(|s| tx.send(Tick::new(s)).unwrap()));
+    within(LIMIT, "broadcast messages through the binary", move || {
+        for seq in 0..10_000 {
+            let tick = rx.recv().unwrap();
+            assert!(tick.intact() && tick.seq == seq, "{tick:?} for {seq}");
+        }
+    });
+    producer.join().unwrap();
+
     // A flavor the command does not carry yet: it says so.
     let e = unique_name("bin-e");
     let _cleanup = Cleanup(e.clone());

@@ -191,6 +191,9 @@ pub(crate) struct Ring<T> {
     control: NonNull<Control>,
     words: NonNull<AtomicU64>,
     mask: u64,
+    /// Bytes of one message: `size_of::<T>()`, except in a ring reached
+    /// without its message type (see [`with_size`](Self::with_size)).
+    size: usize,
     _messages: PhantomData<T>,
 }
 
@@ -210,8 +213,21 @@ impl<T: ShmSafe> Ring<T> {
             control,
             words,
             mask: capacity - 1,
+            size: size_of::<T>(),
             _messages: PhantomData,
         }
+    }
+
+    /// The same ring, its messages taken as `size` bytes each: for an end
+    /// that moves messages as bytes ([`Producer::push_bytes`],
+    /// [`Consumer::pop_bytes`]), its `T` a stand-in.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new), with slots of [`slot_words`]`(size)`
+    /// words.
+    pub(crate) unsafe fn with_size(self, size: usize) -> Self {
+        Self { size, ..self }
     }
 
     pub(crate) fn control(&self) -> &Control {
@@ -227,7 +243,7 @@ impl<T: ShmSafe> Ring<T> {
     #[inline]
     fn word(&self, m: u64, k: usize) -> &AtomicU64 {
         let slot = (m & self.mask) as usize;
-        let index = slot * slot_words(size_of::<T>()) + k;
+        let index = slot * slot_words(self.size) + k;
         // SAFETY: the slot index is masked and `k` is at most the slot's
         // last word, so the word lies in the slots `new`'s contract keeps
         // valid.
@@ -344,11 +360,22 @@ impl<T: ShmSafe> Producer<T> {
     /// Writes `value` as the next message and publishes it.
     #[inline]
     pub(crate) fn push(&self, value: &T, scan: &impl Fn() -> u64) -> Result<(), PushError> {
+        self.push_bytes(crate::shm_safe::bytes_of(value), scan)
+    }
+
+    /// Writes `message`, one message's bytes (the ring's size; a shorter
+    /// one is padded with zeros), as the next message and publishes it.
+    #[inline]
+    pub(crate) fn push_bytes(
+        &self,
+        message: &[u8],
+        scan: &impl Fn() -> u64,
+    ) -> Result<(), PushError> {
         let m = self.tail.get();
         if !self.room(m, scan) {
             return Err(PushError::Full);
         }
-        self.write(m, value);
+        self.write(m, message);
         self.publish(m + 1);
         Ok(())
     }
@@ -364,7 +391,7 @@ impl<T: ShmSafe> Producer<T> {
             if !self.room(m, scan) {
                 break;
             }
-            self.write(m, value);
+            self.write(m, crate::shm_safe::bytes_of(value));
             m += 1;
         }
         if m > start {
@@ -373,14 +400,16 @@ impl<T: ShmSafe> Producer<T> {
         (m - start) as usize
     }
 
-    /// Writes message `m` into its slot, bracketed by its sequence words.
+    /// Writes message `m`, `message`'s bytes (at most the ring's size),
+    /// into its slot, bracketed by its sequence words.
     #[inline]
-    fn write(&self, m: u64, value: &T) {
+    fn write(&self, m: u64, message: &[u8]) {
+        let message = &message[..message.len().min(self.ring.size)];
         let seq = self.ring.word(m, 0);
         // Relaxed, then the Release fence: SYNC POINT `seqlock`.
         seq.store(2 * m + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        for_each_word(value, |k, word| {
+        for_each_word(message, |k, word| {
             // Relaxed: ordered by the fence above and the store below.
             self.ring.word(m, 1 + k).store(word, Ordering::Relaxed);
         });
@@ -400,25 +429,21 @@ impl<T: ShmSafe> Producer<T> {
     }
 }
 
-/// Calls `f(k, word)` for each 64-bit word `k` of `value`'s bytes, the last
-/// one padded with zeros.
+/// Calls `f(k, word)` for each 64-bit word `k` of `bytes`, the last one
+/// padded with zeros.
 #[inline]
-fn for_each_word<T: ShmSafe>(value: &T, mut f: impl FnMut(usize, u64)) {
-    let bytes = (value as *const T).cast::<u8>();
-    let size = size_of::<T>();
-    for k in 0..size / 8 {
-        // SAFETY: bytes `8k..8k + 8` lie within `value`, which a `ShmSafe`
-        // type fills with initialized bytes (no padding).
-        f(k, unsafe {
-            bytes.add(8 * k).cast::<u64>().read_unaligned()
-        });
+fn for_each_word(bytes: &[u8], mut f: impl FnMut(usize, u64)) {
+    let mut words = bytes.chunks_exact(8);
+    let mut k = 0;
+    for word in &mut words {
+        f(k, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
+        k += 1;
     }
-    let rest = size % 8;
-    if rest != 0 {
+    let rest = words.remainder();
+    if !rest.is_empty() {
         let mut last = [0u8; 8];
-        // SAFETY: the last `rest` bytes of `value`, as above.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.add(size - rest), last.as_mut_ptr(), rest) };
-        f(size / 8, u64::from_ne_bytes(last));
+        last[..rest.len()].copy_from_slice(rest);
+        f(k, u64::from_ne_bytes(last));
     }
 }
 
@@ -526,6 +551,24 @@ impl<T: ShmSafe> Consumer<T> {
     /// producer lapped this consumer, which then goes on from the oldest
     /// message still whole.
     pub(crate) fn pop(&self) -> Result<Result<T, u64>, PopError> {
+        self.pop_with(|c| self.copy(c))
+    }
+
+    /// As [`pop`](Self::pop), copying the message's bytes (the ring's size)
+    /// into the start of `out`.
+    pub(crate) fn pop_bytes(&self, out: &mut [u8]) -> Result<Result<(), u64>, PopError> {
+        let len = out.len().min(self.ring.size);
+        self.pop_with(|c| {
+            // SAFETY: `out` holds `len` bytes.
+            unsafe { self.copy_to(c, out.as_mut_ptr(), len) }
+        })
+    }
+
+    /// The seqlock read of the next message, `copy` taking its words out
+    /// (possibly more than once: a copy the producer overwrote meanwhile is
+    /// thrown away and made again).
+    #[inline(always)]
+    fn pop_with<R>(&self, mut copy: impl FnMut(u64) -> R) -> Result<Result<R, u64>, PopError> {
         let capacity = self.ring.capacity();
         for _ in 0..MAX_ATTEMPTS {
             let c = self.next.get();
@@ -538,7 +581,7 @@ impl<T: ShmSafe> Consumer<T> {
             // Acquire: SYNC POINT `seqlock`.
             let first = seq.load(Ordering::Acquire);
             if first == want {
-                let value = self.copy(c);
+                let value = copy(c);
                 // Acquire fence, then the second look: SYNC POINT `seqlock`.
                 fence(Ordering::Acquire);
                 if seq.load(Ordering::Relaxed) == want {
@@ -593,22 +636,36 @@ impl<T: ShmSafe> Consumer<T> {
     #[inline]
     fn copy(&self, c: u64) -> T {
         let mut value = MaybeUninit::<T>::uninit();
-        let bytes = value.as_mut_ptr().cast::<u8>();
-        let size = size_of::<T>();
-        for k in 0..size.div_ceil(8) {
+        // SAFETY: `value` has room for `size_of::<T>()` bytes, the ring's
+        // size for a typed ring.
+        unsafe { self.copy_to(c, value.as_mut_ptr().cast::<u8>(), size_of::<T>()) };
+        // SAFETY: every byte was written above, and any bytes make a valid
+        // `T` (the `ShmSafe` contract).
+        unsafe { value.assume_init() }
+    }
+
+    /// Copies the first `len` bytes of message `c`'s words to `dst` (a
+    /// racy copy, checked by the caller).
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of `len` bytes, and `len` at most the
+    /// ring's message size.
+    #[inline]
+    unsafe fn copy_to(&self, c: u64, dst: *mut u8, len: usize) {
+        debug_assert!(len <= self.ring.size);
+        for k in 0..len.div_ceil(8) {
             // Relaxed: SYNC POINT `seqlock`.
             let word = self
                 .ring
                 .word(c, 1 + k)
                 .load(Ordering::Relaxed)
                 .to_ne_bytes();
-            let len = (size - 8 * k).min(8);
-            // SAFETY: bytes `8k..8k + len` lie within `value`.
-            unsafe { core::ptr::copy_nonoverlapping(word.as_ptr(), bytes.add(8 * k), len) };
+            let part = (len - 8 * k).min(8);
+            // SAFETY: bytes `8k..8k + part` lie within the `len` the
+            // caller's contract lets us write.
+            unsafe { core::ptr::copy_nonoverlapping(word.as_ptr(), dst.add(8 * k), part) };
         }
-        // SAFETY: every byte was written above, and any bytes make a valid
-        // `T` (the `ShmSafe` contract).
-        unsafe { value.assume_init() }
     }
 
     fn advance(&self, next: u64) {
