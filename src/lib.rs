@@ -69,7 +69,7 @@
 //! To see channels from outside, [`inspect`] reads segments without
 //! attaching to them; the `shmchan` command-line tool (`cli/`) is built on
 //! it. Tools that carry typed messages they cannot name (the Zenoh bridge,
-//! `bridge/`) reach spsc, mpsc and broadcast channels as bytes through
+//! `bridge/`) reach every typed flavor's channels as bytes through
 //! [`untyped`].
 //!
 //! # Disconnection and dead peers

@@ -304,10 +304,11 @@ impl<T: ShmSafe> End for QueueEnd<T> {
     }
 }
 
-impl<T: ShmSafe> Push<T> for QueueEnd<T> {
-    #[inline]
-    fn push(&self, value: T) -> Result<(), Miss<Option<Stuck>>> {
-        match self.queue.push(value, self.who) {
+impl<T: ShmSafe> QueueEnd<T> {
+    /// Rings the receivers after a push, or says why there was none.
+    #[inline(always)]
+    fn pushed(&self, result: Result<(), PushError>) -> Result<(), Miss<Option<Stuck>>> {
+        match result {
             Ok(()) => {
                 self.control().not_empty.notify(self.barrier);
                 Ok(())
@@ -315,6 +316,37 @@ impl<T: ShmSafe> Push<T> for QueueEnd<T> {
             Err(PushError::Full(stuck)) => Err(Miss::Edge(stuck)),
             Err(PushError::Corrupt) => Err(Miss::Corrupt),
         }
+    }
+
+    /// Rings the senders after a pop, or says why there was none.
+    #[inline(always)]
+    fn popped<R>(&self, result: Result<R, PopError>) -> Result<R, Miss<Option<Stuck>>> {
+        match result {
+            Ok(value) => {
+                self.control().not_full.notify(self.barrier);
+                Ok(value)
+            }
+            Err(PopError::Empty(stuck)) => Err(Miss::Edge(stuck)),
+            Err(PopError::Corrupt) => Err(Miss::Corrupt),
+        }
+    }
+
+    /// As [`Push::push`], for a message given as its bytes (see
+    /// [`Queue::push_bytes`]).
+    pub(crate) fn push_bytes(&self, message: &[u8]) -> Result<(), Miss<Option<Stuck>>> {
+        self.pushed(self.queue.push_bytes(message, self.who))
+    }
+
+    /// As [`Pop::pop`], into the bytes `out` (see [`Queue::pop_bytes`]).
+    pub(crate) fn pop_bytes(&self, out: &mut [u8]) -> Result<(), Miss<Option<Stuck>>> {
+        self.popped(self.queue.pop_bytes(out, self.who))
+    }
+}
+
+impl<T: ShmSafe> Push<T> for QueueEnd<T> {
+    #[inline]
+    fn push(&self, value: T) -> Result<(), Miss<Option<Stuck>>> {
+        self.pushed(self.queue.push(value, self.who))
     }
 
     /// One claim per message (other senders' may come between them), one
@@ -337,14 +369,7 @@ impl<T: ShmSafe> Push<T> for QueueEnd<T> {
 impl<T: ShmSafe> Pop<T> for QueueEnd<T> {
     #[inline]
     fn pop(&self) -> Result<T, Miss<Option<Stuck>>> {
-        match self.queue.pop(self.who) {
-            Ok(value) => {
-                self.control().not_full.notify(self.barrier);
-                Ok(value)
-            }
-            Err(PopError::Empty(stuck)) => Err(Miss::Edge(stuck)),
-            Err(PopError::Corrupt) => Err(Miss::Corrupt),
-        }
+        self.popped(self.queue.pop(self.who))
     }
 
     fn pop_into(&self, out: &mut [T]) -> Result<usize, Miss<Option<Stuck>>> {
@@ -571,9 +596,8 @@ mod api {
     /// (a power of two of at most a page, as every message type's is).
     pub(crate) fn cell_shape(size: usize, align: usize) -> (usize, usize) {
         debug_assert!(align.is_power_of_two() && align <= 4096);
-        let align = align.max(align_of::<u64>());
-        let value = size_of::<u64>().next_multiple_of(align);
-        ((value + size).next_multiple_of(align), align)
+        let (_, stride, align) = crate::ring::mpmc::cell_layout(size, align);
+        (stride, align)
     }
 
     /// The counters of an mpmc segment, of any message type. The high-water
@@ -612,7 +636,10 @@ mod api {
         // `Positions` first) and `capacity` cells of `T`, a power of two of
         // at least 2 (checked above); the mapping outlives the end, which
         // lives in the same attachment.
-        let queue = unsafe { Queue::new(control.cast(), cells.cast(), capacity) };
+        let queue = unsafe {
+            Queue::new(control.cast(), cells.cast(), capacity)
+                .with_shape(segment.elem_size(), segment.elem_align())
+        };
         // Below `SLOTS`, which fits a claim's 7 bits.
         let who = segment.slot() as u8;
         // SAFETY: as above; `who` is the slot we hold.

@@ -21,19 +21,22 @@
 //! # Ok::<(), shmchan::Error>(())
 //! ```
 //!
-//! spsc, mpsc and broadcast channels can be reached so; mpmc not yet
-//! (opening one is [`Error::Incompatible`], saying so).
+//! Every typed flavor can be reached so: spsc, mpsc, mpmc and broadcast.
+//! (`bytes` and serde channels carry bytes already: see
+//! [`bytes::Sender::open_serde`](crate::bytes::Sender::open_serde).)
 
 use crate::broadcast::{Broadcast, BroadcastRx, BroadcastTx, Overflow};
 use crate::endpoint::rule::{deadline, Counts};
 use crate::endpoint::{self, Flavor, Own};
 use crate::inspect::{self, MessageType};
+use crate::mpmc::{Mpmc, QueueEnd};
 use crate::mpsc::{Mpsc, ShardsRx};
 use crate::segment::{ElemType, Segment, Spec};
 use crate::spsc::{RingRx, RingTx, Spsc};
 use crate::wait::Barrier;
 use crate::{Error, Options, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use core::time::Duration;
+use std::sync::Arc;
 
 /// An spsc channel whose messages are bytes of the header's size.
 pub struct RawSpsc(());
@@ -41,6 +44,8 @@ pub struct RawSpsc(());
 pub struct RawMpsc(());
 /// A broadcast channel whose messages are bytes of the header's size.
 pub struct RawBroadcast(());
+/// An mpmc channel whose messages are bytes of the header's size.
+pub struct RawMpmc(());
 
 /// The message type an untyped opener expects: the header's size and
 /// alignment (in `options`), any fingerprint. Untyped endpoints only open.
@@ -69,13 +74,16 @@ fn any_schema(mut spec: Spec) -> Spec {
 
 macro_rules! raw_flavor {
     ($raw:ident, $typed:ident, $module:literal, $shape:expr, $Tx:ty, $Rx:ty) => {
+        raw_flavor!($raw, $typed, $module, $shape, $Tx, $Rx, Own);
+    };
+    ($raw:ident, $typed:ident, $module:literal, $shape:expr, $Tx:ty, $Rx:ty, $Hold:ident) => {
         impl endpoint::Sealed for $raw {}
 
         impl Flavor for $raw {
             type Tx = $Tx;
             type Rx = $Rx;
-            type TxHold = Own<endpoint::Attached<$Tx>>;
-            type RxHold = Own<endpoint::Attached<$Rx>>;
+            type TxHold = $Hold<endpoint::Attached<$Tx>>;
+            type RxHold = $Hold<endpoint::Attached<$Rx>>;
             const MODULE: &'static str = $module;
 
             fn type_name() -> &'static str {
@@ -120,6 +128,15 @@ raw_flavor!(
     BroadcastRx<u8>
 );
 raw_flavor!(
+    RawMpmc,
+    Mpmc,
+    "shmchan::mpmc",
+    crate::mpmc::shape,
+    QueueEnd<u8>,
+    QueueEnd<u8>,
+    Arc
+);
+raw_flavor!(
     RawMpsc,
     Mpsc,
     "shmchan::mpsc",
@@ -137,9 +154,10 @@ fn describe(name: &str) -> Result<(&'static str, MessageType, Options), Error> {
 }
 
 /// An end of one of the flavors untyped endpoints reach.
-enum Ends<S, M, B> {
+enum Ends<S, M, Q, B> {
     Spsc(S),
     Mpsc(M),
+    Mpmc(Q),
     Broadcast(B),
 }
 
@@ -149,29 +167,37 @@ macro_rules! each {
         match $ends {
             Ends::Spsc($end) => $body,
             Ends::Mpsc($end) => $body,
+            Ends::Mpmc($end) => $body,
             Ends::Broadcast($end) => $body,
         }
     };
 }
 
-/// Opens `name` with `spsc`, `mpsc` or `broadcast`, as its flavor says.
-fn open<S, M, B>(
+/// An end just opened, and its channel's message type.
+type Opened<S, M, Q, B> = (Ends<S, M, Q, B>, MessageType);
+
+/// Opens `name` with `spsc`, `mpsc`, `mpmc` or `broadcast`, as its flavor
+/// says.
+fn open<S, M, Q, B>(
     name: &str,
     spsc: impl FnOnce(&str, &Options) -> Result<S, Error>,
     mpsc: impl FnOnce(&str, &Options) -> Result<M, Error>,
+    mpmc: impl FnOnce(&str, &Options) -> Result<Q, Error>,
     broadcast: impl FnOnce(&str, &Options) -> Result<B, Error>,
-) -> Result<(Ends<S, M, B>, MessageType), Error> {
+) -> Result<Opened<S, M, Q, B>, Error> {
     let (flavor, message_type, options) = describe(name)?;
     let end = match flavor {
         "spsc" => Ends::Spsc(spsc(name, &options)?),
         "mpsc" => Ends::Mpsc(mpsc(name, &options)?),
+        "mpmc" => Ends::Mpmc(mpmc(name, &options)?),
         "broadcast" => Ends::Broadcast(broadcast(name, &options)?),
         other => {
             return Err(Error::Incompatible {
                 name: name.trim_start_matches('/').to_owned(),
                 detail: format!(
-                    "it is a {other} channel, which untyped endpoints do not reach yet (spsc, \
-                     mpsc and broadcast only); open it with its message type"
+                    "it is a {other} channel, which untyped endpoints do not reach (they reach \
+                     the typed flavors: spsc, mpsc, mpmc and broadcast); open it with its own \
+                     endpoints"
                 ),
             })
         }
@@ -193,6 +219,7 @@ pub struct Receiver {
     end: Ends<
         endpoint::Receiver<RawSpsc>,
         endpoint::Receiver<RawMpsc>,
+        endpoint::Receiver<RawMpmc>,
         endpoint::Receiver<RawBroadcast>,
     >,
     message_type: MessageType,
@@ -201,8 +228,8 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Attaches to the existing spsc, mpsc or broadcast channel `name` as
-    /// its receiver (for broadcast, one of them), whatever its message type.
+    /// Attaches to the existing typed channel `name` (spsc, mpsc, mpmc or
+    /// broadcast) as a receiver, whatever its message type.
     ///
     /// # Errors
     ///
@@ -211,6 +238,7 @@ impl Receiver {
     pub fn open(name: &str) -> Result<Self, Error> {
         let (end, message_type) = open(
             name,
+            endpoint::Receiver::open_with,
             endpoint::Receiver::open_with,
             endpoint::Receiver::open_with,
             endpoint::Receiver::open_with,
@@ -253,6 +281,10 @@ impl Receiver {
                 let e = &end.attached().endpoint;
                 e.try_take(|| e.end.pop_bytes(out))
             }
+            Ends::Mpmc(end) => {
+                let e = &end.attached().endpoint;
+                e.try_take(|| e.end.pop_bytes(out))
+            }
             Ends::Broadcast(end) => loop {
                 let e = &end.attached().endpoint;
                 match e.try_take(|| e.end.pop_bytes(out))? {
@@ -284,6 +316,10 @@ impl Receiver {
                 let e = &end.attached().endpoint;
                 e.take_until(until, || e.end.pop_bytes(out))
             }
+            Ends::Mpmc(end) => {
+                let e = &end.attached().endpoint;
+                e.take_until(until, || e.end.pop_bytes(out))
+            }
             Ends::Broadcast(end) => loop {
                 let e = &end.attached().endpoint;
                 match e.take_until(until, || e.end.pop_bytes(out))? {
@@ -309,13 +345,19 @@ impl Receiver {
 
 /// A sending end of a typed channel, its messages given as bytes.
 pub struct Sender {
-    end: Ends<endpoint::Sender<RawSpsc>, endpoint::Sender<RawMpsc>, endpoint::Sender<RawBroadcast>>,
+    end: Ends<
+        endpoint::Sender<RawSpsc>,
+        endpoint::Sender<RawMpsc>,
+        endpoint::Sender<RawMpmc>,
+        endpoint::Sender<RawBroadcast>,
+    >,
     message_type: MessageType,
 }
 
 impl Sender {
-    /// Attaches to the existing spsc, mpsc or broadcast channel `name` as a
-    /// sender (for mpsc, taking a free shard), whatever its message type.
+    /// Attaches to the existing typed channel `name` (spsc, mpsc, mpmc or
+    /// broadcast) as a sender (for mpsc, taking a free shard), whatever its
+    /// message type.
     ///
     /// # Errors
     ///
@@ -324,6 +366,7 @@ impl Sender {
     pub fn open(name: &str) -> Result<Self, Error> {
         let (end, message_type) = open(
             name,
+            endpoint::Sender::open_with,
             endpoint::Sender::open_with,
             endpoint::Sender::open_with,
             endpoint::Sender::open_with,

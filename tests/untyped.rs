@@ -117,22 +117,62 @@ fn untyped_ends_keep_the_disconnection_rule() {
 }
 
 #[test]
-fn other_flavors_are_refused_saying_why() {
-    let name = unique_name("untyped-mpmc");
+fn byte_channels_are_refused_saying_why() {
+    let name = unique_name("untyped-bytes");
     let _cleanup = Cleanup(name.clone());
-    let _rx = shmchan::mpmc::Receiver::<u64>::create(&name, 4).unwrap();
+    let _rx = shmchan::bytes::Receiver::create(&name, 4096).unwrap();
     for err in [
         untyped::Sender::open(&name).err().unwrap(),
         untyped::Receiver::open(&name).err().unwrap(),
     ] {
         assert!(matches!(err, Error::Incompatible { .. }), "{err}");
-        assert!(err.to_string().contains("mpmc"), "{err}");
+        assert!(err.to_string().contains("bytes channel"), "{err}");
     }
     let missing = unique_name("untyped-missing");
     assert!(matches!(
         untyped::Receiver::open(&missing),
         Err(Error::NotFound { .. })
     ));
+}
+
+/// Aligned to 16, so that an mpmc cell keeps its value 16 bytes in.
+#[derive(Clone, Copy, Debug, PartialEq, ShmSafe)]
+#[repr(C)]
+struct Wide {
+    id: u128,
+    seq: u64,
+    check: u64,
+}
+
+fn wide(seq: u64) -> Wide {
+    Wide {
+        id: u128::from(seq) << 64 | 0xABCD,
+        seq,
+        check: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    }
+}
+
+#[test]
+fn mpmc_channels_are_reached_with_their_cell_layout() {
+    let (a, b) = (unique_name("untyped-mpmc-a"), unique_name("untyped-mpmc-b"));
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let typed_tx = shmchan::mpmc::Sender::<Wide>::create(&a, 16).unwrap();
+    let typed_rx = shmchan::mpmc::Receiver::<Wide>::create(&b, 16).unwrap();
+    let rx = untyped::Receiver::open(&a).unwrap();
+    let tx = untyped::Sender::open(&b).unwrap();
+    let mut bytes = [0u8; 32];
+    for round in 0..50u64 {
+        // A few at a time, so the cells wrap many times.
+        (0..10).for_each(|i| typed_tx.send(wide(round * 10 + i)).unwrap());
+        for _ in 0..10 {
+            rx.recv_timeout(&mut bytes, PATIENCE).unwrap();
+            tx.send_timeout(&bytes, PATIENCE).unwrap();
+        }
+        for i in 0..10 {
+            assert_eq!(typed_rx.recv().unwrap(), wide(round * 10 + i));
+        }
+    }
+    assert_eq!(rx.try_recv(&mut bytes), Err(TryRecvError::Empty));
 }
 
 #[test]

@@ -16,9 +16,8 @@ pub const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(10);
 /// # Errors
 ///
 /// [`Error::Channel`] if the channel does not appear within
-/// [`WAIT_FOR_CHANNEL`], cannot be opened (its receiver is held, say), or
-/// is of a flavor this function cannot carry yet; otherwise as
-/// [`crate::export`].
+/// [`WAIT_FOR_CHANNEL`] or cannot be opened (its receiver is held, say);
+/// otherwise as [`crate::export`].
 pub fn export(
     session: &Session,
     name: &str,
@@ -33,13 +32,13 @@ pub fn export(
             key,
             options,
         ),
-        "spsc" | "mpsc" | "broadcast" => export_source(
+        // The typed flavors: spsc, mpsc, mpmc, broadcast.
+        _ => export_source(
             session,
             shmchan::untyped::Receiver::open(name)?,
             key,
             options,
         ),
-        other => Err(unsupported(name, other)),
     }
 }
 
@@ -63,10 +62,8 @@ pub fn import(
             shmchan::bytes::Sender::open_serde(name)?,
             options,
         ),
-        "spsc" | "mpsc" | "broadcast" => {
-            import_sink(session, key, shmchan::untyped::Sender::open(name)?, options)
-        }
-        other => Err(unsupported(name, other)),
+        // The typed flavors: spsc, mpsc, mpmc, broadcast.
+        _ => import_sink(session, key, shmchan::untyped::Sender::open(name)?, options),
     }
 }
 
@@ -82,15 +79,4 @@ fn flavor(name: &str) -> Result<&'static str, Error> {
             Err(err) => return Err(err.into()),
         }
     }
-}
-
-fn unsupported(name: &str, flavor: &str) -> Error {
-    Error::Channel(shmchan::Error::Incompatible {
-        name: name.to_owned(),
-        detail: format!(
-            "it is a {flavor} channel, which this command cannot carry yet (it carries spsc, mpsc, \
-             broadcast, bytes and serde channels); run the bridge in your program with \
-             shmchan_zenoh::export or import on its typed endpoint"
-        ),
-    })
 }

@@ -306,12 +306,30 @@ fn typed_channels_cross_through_the_binary() {
     });
     producer.join().unwrap();
 
-    // A flavor the command does not carry yet: it says so.
-    let e = unique_name("bin-e");
-    let _cleanup = Cleanup(e.clone());
-    let _mpmc = shmchan::mpmc::Sender::<Tick>::create(&e, 64).unwrap();
-    let (ok, stderr) = Binary::export(&e, "k", &[]).finish(LIMIT);
-    assert!(!ok && stderr.contains("mpmc channel"), "{stderr}");
+    // mpmc on both sides: the exporter is one of the first queue's
+    // receivers, the importer one of the second's senders.
+    let (h, i, key) = (
+        unique_name("bin-h"),
+        unique_name("bin-i"),
+        unique_name("bin-q"),
+    );
+    let _cleanup = (Cleanup(h.clone()), Cleanup(i.clone()));
+    let tx = shmchan::mpmc::Sender::<Tick>::create(&h, 256).unwrap();
+    let rx = shmchan::mpmc::Receiver::<Tick>::create(&i, 256).unwrap();
+    let net = endpoint(free_port());
+    let _bridges = [
+        Binary::export(&h, &key, &["--listen", &net]),
+        Binary::import(&key, &i, &["--connect", &net]),
+    ];
+    let producer =
+        std::thread::spawn(move || (0..10_000).for_each(|s| tx.send(Tick::new(s)).unwrap()));
+    within(LIMIT, "mpmc messages through the binary", move || {
+        for seq in 0..10_000 {
+            let tick = rx.recv().unwrap();
+            assert!(tick.intact() && tick.seq == seq, "{tick:?} for {seq}");
+        }
+    });
+    producer.join().unwrap();
 }
 
 #[test]

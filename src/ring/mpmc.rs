@@ -125,6 +125,16 @@ impl<T: crate::ShmSafe> Cell<T> {
     }
 }
 
+/// Where a `#[repr(C)]` [`Cell`] of a value of `size` bytes aligned to
+/// `align` (a power of two) keeps the value, its size and its alignment:
+/// `(value_at, stride, align)`.
+pub(crate) fn cell_layout(size: usize, align: usize) -> (usize, usize, usize) {
+    debug_assert!(align.is_power_of_two());
+    let align = align.max(align_of::<u64>());
+    let value_at = size_of::<u64>().next_multiple_of(align);
+    (value_at, (value_at + size).next_multiple_of(align), align)
+}
+
 /// Where producers and consumers look next: hints, each on its own line.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -173,6 +183,13 @@ pub(crate) struct Queue<T> {
     cells: NonNull<Cell<T>>,
     /// `capacity - 1`; capacity is a power of two, at least 2.
     mask: u64,
+    /// Bytes from one cell to the next, and from a cell's start to its
+    /// value: `Cell<T>`'s, except in a queue reached without its message
+    /// type (see [`with_shape`](Self::with_shape)).
+    stride: usize,
+    value_at: usize,
+    /// Bytes of a value.
+    size: usize,
 }
 
 impl<T: crate::ShmSafe> Queue<T> {
@@ -193,6 +210,29 @@ impl<T: crate::ShmSafe> Queue<T> {
             positions,
             cells,
             mask: capacity - 1,
+            stride: size_of::<Cell<T>>(),
+            value_at: core::mem::offset_of!(Cell<T>, value),
+            size: size_of::<T>(),
+        }
+    }
+
+    /// The same queue, its cells laid out for values of `size` bytes
+    /// aligned to `align` (as `#[repr(C)]` lays out a `Cell` of such a
+    /// type): for an end that moves messages as bytes
+    /// ([`push_bytes`](Self::push_bytes), [`pop_bytes`](Self::pop_bytes)),
+    /// its `T` a stand-in.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new), with `capacity` cells of that layout at
+    /// `cells`; `align` a power of two.
+    pub(crate) unsafe fn with_shape(self, size: usize, align: usize) -> Self {
+        let (value_at, stride, _) = cell_layout(size, align);
+        Self {
+            stride,
+            value_at,
+            size,
+            ..self
         }
     }
 
@@ -209,11 +249,32 @@ impl<T: crate::ShmSafe> Queue<T> {
 
     #[inline]
     fn cell(&self, position: u64) -> &Cell<T> {
+        // SAFETY: `cell_at` is within the cells, and a cell's sequence word
+        // (all a stand-in `T`'s cell is read for) is at its start; a
+        // `Cell<T>`, for a typed queue.
+        unsafe { self.cell_at(position).cast::<Cell<T>>().as_ref() }
+    }
+
+    /// The start of the cell of `position`, by the queue's stride.
+    #[inline]
+    fn cell_at(&self, position: u64) -> NonNull<u8> {
         // The mask keeps the index below the capacity whatever `position` is.
         let index = (position & self.mask) as usize;
-        // SAFETY: `index < capacity`, and `new`'s contract keeps `capacity`
-        // cells valid while `self` lives.
-        unsafe { self.cells.add(index).as_ref() }
+        // In bounds: `index * stride` is below `capacity * stride`, which
+        // `new`'s (or `with_shape`'s) contract keeps valid.
+        let at = self
+            .cells
+            .cast::<u8>()
+            .as_ptr()
+            .wrapping_add(index * self.stride);
+        // SAFETY: an offset into a valid allocation is not null.
+        unsafe { NonNull::new_unchecked(at) }
+    }
+
+    /// The value bytes of the cell of `position`.
+    #[inline]
+    fn value_bytes(&self, position: u64) -> *mut u8 {
+        self.cell_at(position).as_ptr().wrapping_add(self.value_at)
     }
 
     /// Sets the words of a fresh queue: cell `i` free for position `i`.
@@ -232,12 +293,35 @@ impl<T: crate::ShmSafe> Queue<T> {
     /// Appends `value` as claimer `who`.
     #[inline]
     pub(crate) fn push(&self, value: T, who: u8) -> Result<(), PushError> {
+        self.push_with(who, |_, cell| {
+            // SAFETY: the cell is ours to write (`push_with`'s promise);
+            // `value` is a local.
+            cell.value
+                .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
+        })
+    }
+
+    /// Appends `message`, one value's bytes (the queue's value size), as
+    /// claimer `who`.
+    pub(crate) fn push_bytes(&self, message: &[u8], who: u8) -> Result<(), PushError> {
+        let len = message.len().min(self.size);
+        self.push_with(who, |position, _| {
+            // SAFETY: the cell is ours to write (`push_with`'s promise), and
+            // its value has room for `size` >= `len` bytes.
+            unsafe {
+                core::ptr::copy_nonoverlapping(message.as_ptr(), self.value_bytes(position), len);
+            }
+        })
+    }
+
+    /// Claims the next free cell as `who`, has `write` fill it (given its
+    /// position and the cell: the word names us as its claimer for this
+    /// lap, so no other producer writes it and no consumer reads it before
+    /// we publish), and publishes it.
+    #[inline(always)]
+    fn push_with(&self, who: u8, write: impl FnOnce(u64, &Cell<T>)) -> Result<(), PushError> {
         let (position, cell) = self.claim_free(who)?;
-        // SAFETY: the word names us as the claimer of this cell for this
-        // lap: no other producer writes it, and no consumer reads it before
-        // we publish; `value` is a local.
-        cell.value
-            .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
+        write(position, cell);
         // Release: SYNC POINT `publish`.
         cell.seq
             .store(Word::plain(position.wrapping_add(1)), Ordering::Release);
@@ -319,6 +403,34 @@ impl<T: crate::ShmSafe> Queue<T> {
     /// Takes the oldest value as claimer `who`.
     #[inline]
     pub(crate) fn pop(&self, who: u8) -> Result<T, PopError> {
+        self.pop_with(who, |_, cell| {
+            // SAFETY: the cell is ours to read (`pop_with`'s promise). Any
+            // bit pattern is a `T` (`Pod`), so even a hostile write is no
+            // UB.
+            cell.value.with(|slot| unsafe { slot.read() })
+        })
+    }
+
+    /// Takes the oldest value as claimer `who`, copying its bytes (the
+    /// queue's value size) into the start of `out`.
+    pub(crate) fn pop_bytes(&self, out: &mut [u8], who: u8) -> Result<(), PopError> {
+        let len = out.len().min(self.size);
+        self.pop_with(who, |position, _| {
+            // SAFETY: the cell is ours to read (`pop_with`'s promise) and
+            // its value holds `size` >= `len` bytes; a hostile writer can
+            // only change which bytes are copied.
+            unsafe {
+                core::ptr::copy_nonoverlapping(self.value_bytes(position), out.as_mut_ptr(), len);
+            }
+        })
+    }
+
+    /// Claims the oldest published cell as `who`, has `read` read it (given
+    /// its position and the cell: the word names us as the claimer of this
+    /// published cell, so its producer is done with it and no producer
+    /// writes it before we free it), and frees it.
+    #[inline(always)]
+    fn pop_with<R>(&self, who: u8, read: impl FnOnce(u64, &Cell<T>) -> R) -> Result<R, PopError> {
         let head = &self.positions().head;
         // Acquire: SYNC POINT `hints`.
         let mut position = head.load(Ordering::Acquire);
@@ -348,11 +460,7 @@ impl<T: crate::ShmSafe> Queue<T> {
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     );
-                    // SAFETY: the word names us as the claimer of this
-                    // published cell: its producer is done with it, and no
-                    // producer writes it before we free it. Any bit pattern
-                    // is a `T` (`Pod`), so even a hostile write is no UB.
-                    let value = cell.value.with(|slot| unsafe { slot.read() });
+                    let value = read(position, cell);
                     // Release: SYNC POINT `free`.
                     cell.seq.store(
                         Word::plain(position.wrapping_add(self.capacity())),

@@ -237,6 +237,11 @@ impl Segment {
         self.header.elem_size as usize
     }
 
+    /// Alignment of one message, as [`elem_size`](Self::elem_size).
+    pub(crate) fn elem_align(&self) -> usize {
+        self.header.elem_align as usize
+    }
+
     /// [`Error::Corrupt`] for this segment, saying `detail`.
     pub(crate) fn corrupt(&self, detail: &str) -> Error {
         Error::Corrupt {
