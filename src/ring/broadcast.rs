@@ -363,8 +363,9 @@ impl<T: ShmSafe> Producer<T> {
         self.push_bytes(crate::shm_safe::bytes_of(value), scan)
     }
 
-    /// Writes `message`, one message's bytes (the ring's size; a shorter
-    /// one is padded with zeros), as the next message and publishes it.
+    /// Writes `message`, one message's bytes (the ring's size: the untyped
+    /// ends check it; a longer one is cut), as the next message and
+    /// publishes it.
     #[inline]
     pub(crate) fn push_bytes(
         &self,
