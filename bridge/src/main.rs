@@ -81,23 +81,23 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
+    let (Command::Export { net, .. } | Command::Import { net, .. }) = &cli.command;
+    // Held while the bridge runs: its declarations live in it.
+    let session = net.network().open()?;
+    let options = Options::new().window(net.window);
     let bridge = match &cli.command {
-        Command::Export { name, key, net } => {
-            let session = net.network().open()?;
-            let options = Options::new().window(net.window);
+        Command::Export { name, key, .. } => {
             let bridge = shmchan_zenoh::open::export(&session, name, key, &options)?;
             eprintln!("shmchan-bridge: exporting channel {name:?} on key {key:?}");
-            (session, bridge)
+            bridge
         }
-        Command::Import { key, name, net } => {
-            let session = net.network().open()?;
-            let options = Options::new().window(net.window);
+        Command::Import { key, name, .. } => {
             let bridge = shmchan_zenoh::open::import(&session, key, name, &options)?;
             eprintln!("shmchan-bridge: importing key {key:?} into channel {name:?}");
-            (session, bridge)
+            bridge
         }
     };
-    watch(bridge.1)
+    watch(bridge)
 }
 
 /// Runs until the bridge stops on an error (or the process is killed),

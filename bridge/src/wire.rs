@@ -100,11 +100,13 @@ pub struct Frame {
 impl Frame {
     /// An empty frame for messages of `size` bytes each (0: of any length).
     pub fn new(size: u32) -> Self {
-        Self {
+        let mut frame = Self {
             buf: Vec::with_capacity(64 * 1024),
             count: 0,
             size,
-        }
+        };
+        frame.clear();
+        frame
     }
 
     /// Messages appended since the last [`clear`](Self::clear).
@@ -114,10 +116,10 @@ impl Frame {
 
     /// Bytes of messages appended so far.
     pub fn body_len(&self) -> usize {
-        self.buf.len().saturating_sub(DATA_HEADER)
+        self.buf.len() - DATA_HEADER
     }
 
-    /// Starts a new frame.
+    /// Starts a new frame: room for the header, no message.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.buf.resize(DATA_HEADER, 0);
@@ -127,17 +129,8 @@ impl Frame {
     /// Appends one message. A frame of fixed-size messages takes exactly
     /// that many bytes (the caller's type guarantees it).
     pub fn push(&mut self, message: &[u8]) {
-        if self.buf.len() < DATA_HEADER {
-            self.clear();
-        }
-        if self.size == 0 {
-            self.buf
-                .extend_from_slice(&(message.len() as u32).to_le_bytes());
-        } else {
-            debug_assert_eq!(message.len(), self.size as usize);
-        }
-        self.buf.extend_from_slice(message);
-        self.count += 1;
+        debug_assert!(self.size == 0 || message.len() == self.size as usize);
+        self.push_with(message.len(), |room| room.copy_from_slice(message));
     }
 
     /// Room to append one message of `len` bytes in place: for sources
@@ -153,9 +146,6 @@ impl Frame {
     /// nothing to write: if it returns `false`, the frame is left as it
     /// was. Returns what `fill` returned.
     pub fn try_push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> bool) -> bool {
-        if self.buf.len() < DATA_HEADER {
-            self.clear();
-        }
         let before = self.buf.len();
         if self.size == 0 {
             self.buf.extend_from_slice(&(len as u32).to_le_bytes());
@@ -171,18 +161,23 @@ impl Frame {
         }
     }
 
-    /// The finished frame, numbered `first` in epoch `epoch`.
+    /// The finished frame, numbered `first` in epoch `epoch`: its header
+    /// written in place.
     pub fn seal(&mut self, epoch: u64, first: u64) -> &[u8] {
-        if self.buf.len() < DATA_HEADER {
-            self.clear();
+        let fields: [&[u8]; 6] = [
+            &MAGIC,
+            &[VERSION, DATA],
+            &epoch.to_le_bytes(),
+            &first.to_le_bytes(),
+            &self.count.to_le_bytes(),
+            &self.size.to_le_bytes(),
+        ];
+        let mut at = 0;
+        for field in fields {
+            self.buf[at..at + field.len()].copy_from_slice(field);
+            at += field.len();
         }
-        let mut header = Vec::with_capacity(DATA_HEADER);
-        preamble(&mut header, DATA);
-        header.extend_from_slice(&epoch.to_le_bytes());
-        header.extend_from_slice(&first.to_le_bytes());
-        header.extend_from_slice(&self.count.to_le_bytes());
-        header.extend_from_slice(&self.size.to_le_bytes());
-        self.buf[..DATA_HEADER].copy_from_slice(&header);
+        debug_assert_eq!(at, DATA_HEADER);
         &self.buf
     }
 }
