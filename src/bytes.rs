@@ -526,7 +526,7 @@ mod api {
 
     /// A serde channel seen as a byte channel, whatever its message type:
     /// what [`Sender::open_serde`] and [`Receiver::open_serde`] attach as.
-    pub struct Encoded(());
+    pub(crate) struct Encoded(());
 
     impl endpoint::Sealed for Encoded {}
 

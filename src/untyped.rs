@@ -39,13 +39,13 @@ use core::time::Duration;
 use std::sync::Arc;
 
 /// An spsc channel whose messages are bytes of the header's size.
-pub struct RawSpsc(());
+pub(crate) struct RawSpsc(());
 /// An mpsc channel whose messages are bytes of the header's size.
-pub struct RawMpsc(());
+pub(crate) struct RawMpsc(());
 /// A broadcast channel whose messages are bytes of the header's size.
-pub struct RawBroadcast(());
+pub(crate) struct RawBroadcast(());
 /// An mpmc channel whose messages are bytes of the header's size.
-pub struct RawMpmc(());
+pub(crate) struct RawMpmc(());
 
 /// The message type an untyped opener expects: the header's size and
 /// alignment (in `options`), any fingerprint. Untyped endpoints only open.

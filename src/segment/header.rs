@@ -193,8 +193,8 @@ pub struct Spec {
     /// at creation.
     pub(crate) endpoints_from_header: bool,
     /// Any message type of the right size and alignment is accepted: the
-    /// opener carries messages without reading them (a serde channel's
-    /// encodings, for the Zenoh bridge).
+    /// opener carries messages without reading them (`shmchan::untyped`,
+    /// and a serde channel's encodings through `bytes::open_serde`).
     pub(crate) any_schema: bool,
     /// Each side's slots in the endpoint table, given the number of rings
     /// and of endpoints: `[receivers, senders]`.
