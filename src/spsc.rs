@@ -219,7 +219,7 @@ impl<T: ShmSafe> RingTx<T> {
 }
 
 impl<T: ShmSafe> Push<T> for RingTx<T> {
-    #[inline]
+    #[inline(always)]
     fn push(&self, value: T) -> Result<(), Miss<()>> {
         self.pushed(self.producer.push(value))
     }
@@ -333,7 +333,7 @@ impl<T: ShmSafe> RingRx<T> {
 }
 
 impl<T: ShmSafe> Pop<T> for RingRx<T> {
-    #[inline]
+    #[inline(always)]
     fn pop(&self) -> Result<T, Miss<()>> {
         self.popped(self.consumer.pop())
     }

@@ -41,7 +41,7 @@ impl<F: TypedSend> Sender<F> {
     /// [`SendError`] with the message once every receiver is gone:
     /// detached, or its process dead (noticed within a second). Before any
     /// receiver has attached, it fills the channel and then waits.
-    #[inline]
+    #[inline(always)]
     pub fn send(&self, value: F::Msg) -> Result<(), SendError<F::Msg>> {
         self.attached()
             .endpoint
@@ -112,7 +112,7 @@ impl<F: Typed> Receiver<F> {
     /// [`RecvError`] once the channel is empty and every sender that
     /// attached is gone: detached, or its process dead (noticed within a
     /// second). Before any sender has attached, it waits.
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self) -> Result<F::Msg, RecvError> {
         self.attached().endpoint.recv(None).map_err(|_| RecvError)
     }

@@ -138,32 +138,72 @@ pub(crate) struct Snapshot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Corrupt;
 
-/// Writes a copy of `*src` to `dst`, in 8-byte words when `T` is 17 to 64
-/// bytes of whole, aligned words; otherwise as one move.
+/// Whether a `T` moves as 8-byte words ([`write_words`], [`read_words`]):
+/// 17 to 64 bytes of whole, aligned words. Smaller values fit in one or two
+/// registers and move well as they are; larger ones are copied by `memcpy`.
+const fn moves_as_words<T>() -> bool {
+    let size = core::mem::size_of::<T>();
+    core::mem::align_of::<T>() >= 8 && size % 8 == 0 && size >= 17 && size <= 64
+}
+
+/// Writes a copy of `*src` into the slot `dst`, in 8-byte words when `T`
+/// [moves as words](moves_as_words); otherwise as one move.
 ///
-/// A message the caller has just built sits on its stack as one store per
-/// field. A plain move of a 24-byte `T` loads it back 16 bytes at a time,
-/// and a processor cannot forward one load from two stores: it waits for
-/// them to reach the cache, about a dozen cycles a message, which doubled
-/// the cost of a `send` of 24 bytes. Volatile 8-byte loads are never
-/// merged, so each is forwarded from the store of its field.
+/// Two things cost a message of 24 bytes its speed, and this avoids both.
+/// A plain move loads the value back 16 bytes at a time; when the caller
+/// has just built it with one store per field, the processor cannot
+/// forward one load from two stores and waits for them to reach the cache.
+/// And the value must then sit in memory at all: each store to the stack
+/// takes a place in the store buffer behind the slot's stores, which wait
+/// for a cache line the consumer holds. Reading the words plainly lets the
+/// compiler keep a value built in registers there; storing them as
+/// volatile 8-byte words keeps it from merging them again.
 ///
 /// # Safety
 ///
 /// `src` must be valid for reads and `dst` for writes of one `T`, both
 /// aligned, not overlapping.
 #[inline(always)]
-pub(crate) unsafe fn copy_words<T>(src: *const T, dst: *mut T) {
-    let size = core::mem::size_of::<T>();
-    if core::mem::align_of::<T>() >= 8 && size % 8 == 0 && (17..=64).contains(&size) {
+pub(crate) unsafe fn write_words<T>(src: *const T, dst: *mut T) {
+    if moves_as_words::<T>() {
         let (src, dst) = (src.cast::<u64>(), dst.cast::<u64>());
-        for k in 0..size / 8 {
+        for k in 0..size_of::<T>() / 8 {
             // SAFETY: word `k` lies within both `T`s, which are aligned to
-            // 8 (the caller's contract and the test above).
-            unsafe { dst.add(k).write(src.add(k).read_volatile()) };
+            // 8 (the caller's contract and `moves_as_words`).
+            unsafe { dst.add(k).write_volatile(src.add(k).read()) };
         }
     } else {
         // SAFETY: the caller's contract.
         unsafe { dst.write(src.read()) };
+    }
+}
+
+/// Reads a copy of the slot `src`, in 8-byte words when `T` [moves as
+/// words](moves_as_words); otherwise as one move.
+///
+/// The mirror of [`write_words`]: volatile 8-byte loads from the slot,
+/// kept apart so that the value can live in registers rather than be
+/// copied through the stack (a 16-byte move of it tends to be).
+///
+/// # Safety
+///
+/// `src` must be valid for reads of one `T`, aligned.
+#[inline(always)]
+pub(crate) unsafe fn read_words<T: crate::ShmSafe>(src: *const T) -> T {
+    if moves_as_words::<T>() {
+        let mut value = core::mem::MaybeUninit::<T>::uninit();
+        let (src, dst) = (src.cast::<u64>(), value.as_mut_ptr().cast::<u64>());
+        for k in 0..size_of::<T>() / 8 {
+            // SAFETY: word `k` lies within the slot and the local, both
+            // aligned to 8 (the caller's contract and `moves_as_words`).
+            unsafe { dst.add(k).write(src.add(k).read_volatile()) };
+        }
+        // SAFETY: every byte of `value` was written above (the size is a
+        // whole number of words), and any bytes are a valid `T`
+        // (`ShmSafe`'s contract).
+        unsafe { value.assume_init() }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { src.read() }
     }
 }

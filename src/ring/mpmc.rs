@@ -297,7 +297,7 @@ impl<T: crate::ShmSafe> Queue<T> {
             // SAFETY: the cell is ours to write (`push_with`'s promise);
             // `value` is a local.
             cell.value
-                .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
+                .with_mut(|slot| unsafe { super::write_words(&value, slot) });
         })
     }
 
@@ -407,7 +407,7 @@ impl<T: crate::ShmSafe> Queue<T> {
             // SAFETY: the cell is ours to read (`pop_with`'s promise). Any
             // bit pattern is a `T` (`Pod`), so even a hostile write is no
             // UB.
-            cell.value.with(|slot| unsafe { slot.read() })
+            cell.value.with(|slot| unsafe { super::read_words(slot) })
         })
     }
 

@@ -130,6 +130,11 @@ impl<T: crate::ShmSafe> Ring<T> {
 pub(crate) struct Producer<T> {
     ring: Ring<T>,
     /// Next position to write. Exact: nobody else writes `tail`.
+    ///
+    /// A private copy, though the shared word holds the same: reading that
+    /// back would save this copy's store on every message, but the load
+    /// misses whenever the consumer has just polled the line, adding a
+    /// cache transfer to every round trip.
     tail: Cell<u64>,
     /// `head` as last read: possibly stale, never ahead of the true head,
     /// so the free space it implies is a lower bound.
@@ -177,7 +182,7 @@ impl<T: crate::ShmSafe> Producer<T> {
 
     /// Free slots, reading the consumer's `head` only if the cached one
     /// shows fewer than `wanted`.
-    #[inline]
+    #[inline(always)]
     fn free(&self, wanted: u64) -> Result<u64, Corrupt> {
         let tail = self.tail.get();
         let free = self.ring.capacity() - tail.wrapping_sub(self.cached_head.get());
@@ -217,14 +222,14 @@ impl<T: crate::ShmSafe> Producer<T> {
     }
 
     /// Writes `value` into the next slot and publishes it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&self, value: T) -> Result<(), PushError> {
         self.push_with(|tail| {
             // SAFETY: the slot at `tail` is free (`push_with`'s promise);
             // `value` is a local.
             self.ring
                 .slot(tail)
-                .with_mut(|slot| unsafe { super::copy_words(&value, slot) });
+                .with_mut(|slot| unsafe { super::write_words(&value, slot) });
         })
     }
 
@@ -272,7 +277,7 @@ impl<T: crate::ShmSafe> Producer<T> {
             // SAFETY: positions `tail..tail + count` are free, as in `push`.
             self.ring
                 .slot(position)
-                .with_mut(|slot| unsafe { slot.write(*value) });
+                .with_mut(|slot| unsafe { super::write_words(value, slot) });
         }
         if count > 0 {
             self.publish(tail.wrapping_add(count as u64));
@@ -280,7 +285,7 @@ impl<T: crate::ShmSafe> Producer<T> {
         Ok(count)
     }
 
-    #[inline]
+    #[inline(always)]
     fn publish(&self, tail: u64) {
         self.tail.set(tail);
         // SYNC POINT `tail`: `set_tail` stores with Release, which pairs
@@ -333,7 +338,7 @@ impl<T: crate::ShmSafe> Consumer<T> {
 
     /// Messages ready, reading the producer's `tail` only if the cached one
     /// shows fewer than `wanted`.
-    #[inline]
+    #[inline(always)]
     fn ready(&self, wanted: u64) -> Result<u64, Corrupt> {
         let head = self.head.get();
         let cached = self.cached_tail.get().wrapping_sub(head);
@@ -358,7 +363,7 @@ impl<T: crate::ShmSafe> Consumer<T> {
     }
 
     /// Reads the next message and releases its slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&self) -> Result<T, PopError> {
         self.pop_with(|head| {
             // SAFETY: the slot at `head` was published (`pop_with`'s
@@ -366,7 +371,9 @@ impl<T: crate::ShmSafe> Consumer<T> {
             // the Rust memory model describes (it stops at the process
             // boundary); what it can do is leave arbitrary bytes, and any
             // bit pattern is a valid `T` (`Pod`).
-            self.ring.slot(head).with(|slot| unsafe { slot.read() })
+            self.ring
+                .slot(head)
+                .with(|slot| unsafe { super::read_words(slot) })
         })
     }
 
@@ -413,7 +420,10 @@ impl<T: crate::ShmSafe> Consumer<T> {
         for (i, value) in out[..count].iter_mut().enumerate() {
             let position = head.wrapping_add(i as u64);
             // SAFETY: positions `head..head + count` are published, as in `pop`.
-            *value = self.ring.slot(position).with(|slot| unsafe { slot.read() });
+            *value = self
+                .ring
+                .slot(position)
+                .with(|slot| unsafe { super::read_words(slot) });
         }
         if count > 0 {
             self.release(head.wrapping_add(count as u64));
@@ -421,7 +431,7 @@ impl<T: crate::ShmSafe> Consumer<T> {
         Ok(count)
     }
 
-    #[inline]
+    #[inline(always)]
     fn release(&self, head: u64) {
         self.head.set(head);
         // SYNC POINT `head`: `set_head` stores with Release, which pairs
