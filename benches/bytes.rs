@@ -34,6 +34,9 @@
 //! - `shmchan_recv_into`: the same, but the bench copies every message out
 //!   with `recv_into(&mut Vec<u8>)`, so each byte crosses between the
 //!   processes, as it must through a socket.
+//! - `spsc_u8x64` (64 B only): the same messages, stamped and checked the
+//!   same way, through an spsc channel of `[u8; 64]`: what `bytes` is held
+//!   to for small messages (DESIGN §7).
 //! - `unix_socket`: a socketpair (the peer's standard output), each message
 //!   framed by a 4-byte length and written with one `write_all` (one
 //!   `write(2)`); the bench reads through a 64 KiB `BufReader` with
@@ -57,7 +60,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::bytes::{Memcpy, RawBytes, ShmStream, Stream, BENCH, SIZES};
+use common::bytes::{Memcpy, RawBytes, ShmStream, SpscBlocks, Stream, BENCH, BLOCK, SIZES};
 use common::{with_peer, Wait};
 use criterion::{Criterion, Throughput};
 use std::time::Duration;
@@ -83,6 +86,9 @@ fn main() {
         with_peer(&mut group, "shmchan_recv_into", || {
             ShmStream::spawn(size, true, Wait::Spin, cpu)
         });
+        if size == BLOCK {
+            with_peer(&mut group, "spsc_u8x64", || SpscBlocks::spawn(cpu));
+        }
         with_peer(&mut group, "shmchan_asleep", || {
             ShmStream::spawn(size, false, Wait::Sleep, cpu)
         });

@@ -26,8 +26,9 @@
 //!   the second floor, `raw byte ring`, is what a hand-written program pays
 //!   to carry the bytes to another process: a minimal ring of fixed slots,
 //!   `memcpy` in and `memcpy` out. `bytes` reads each message in place;
-//!   `bytes, recv_into` copies it out into a `Vec`. `time ÷ floor` divides
-//!   by `memcpy`.
+//!   `bytes, recv_into` copies it out into a `Vec`. At 64 B, `spsc, [u8;
+//!   64]` carries the same messages through a typed channel, what `bytes`
+//!   is held to for small messages. `time ÷ floor` divides by `memcpy`.
 //!
 //! Columns: the median and the 99th percentile of the time per round trip
 //! (each one timed on its own) or per message (the mean over one sample of
@@ -503,45 +504,58 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
         ],
     });
     for (size, label) in bytes::SIZES {
+        let mut rows = vec![
+            row(
+                "memcpy",
+                Floor,
+                Box::new(move || st(bytes::Memcpy::new(size))),
+            ),
+            row(
+                "raw byte ring, memcpy in and out",
+                Floor,
+                Box::new(move || st(bytes::RawBytes::spawn(size, cpu))),
+            ),
+            row(
+                "bytes",
+                Ours,
+                Box::new(move || st(bytes::ShmStream::spawn(size, false, Wait::Spin, cpu))),
+            ),
+            row(
+                "bytes, recv_into",
+                Ours,
+                Box::new(move || st(bytes::ShmStream::spawn(size, true, Wait::Spin, cpu))),
+            ),
+            row(
+                "bytes, asleep",
+                Ours,
+                Box::new(move || st(bytes::ShmStream::spawn(size, false, Wait::Sleep, cpu))),
+            ),
+            row(
+                "unix socket",
+                Other,
+                Box::new(move || st(bytes::Stream::socket(size, false, cpu))),
+            ),
+            row(
+                "pipe",
+                Pipe,
+                Box::new(move || st(bytes::Stream::pipe(size, cpu))),
+            ),
+        ];
+        if size == bytes::BLOCK {
+            // What `bytes` is held to for small messages: a typed channel
+            // of blocks the same size.
+            rows.insert(
+                4,
+                row(
+                    "spsc, [u8; 64]",
+                    Ours,
+                    Box::new(move || st(bytes::SpscBlocks::spawn(cpu))),
+                ),
+            );
+        }
         all.push(Workload {
             name: format!("one way, {label}"),
-            rows: vec![
-                row(
-                    "memcpy",
-                    Floor,
-                    Box::new(move || st(bytes::Memcpy::new(size))),
-                ),
-                row(
-                    "raw byte ring, memcpy in and out",
-                    Floor,
-                    Box::new(move || st(bytes::RawBytes::spawn(size, cpu))),
-                ),
-                row(
-                    "bytes",
-                    Ours,
-                    Box::new(move || st(bytes::ShmStream::spawn(size, false, Wait::Spin, cpu))),
-                ),
-                row(
-                    "bytes, recv_into",
-                    Ours,
-                    Box::new(move || st(bytes::ShmStream::spawn(size, true, Wait::Spin, cpu))),
-                ),
-                row(
-                    "bytes, asleep",
-                    Ours,
-                    Box::new(move || st(bytes::ShmStream::spawn(size, false, Wait::Sleep, cpu))),
-                ),
-                row(
-                    "unix socket",
-                    Other,
-                    Box::new(move || st(bytes::Stream::socket(size, false, cpu))),
-                ),
-                row(
-                    "pipe",
-                    Pipe,
-                    Box::new(move || st(bytes::Stream::pipe(size, cpu))),
-                ),
-            ],
+            rows,
         });
     }
     all

@@ -201,6 +201,68 @@ impl Drop for ShmStream {
     }
 }
 
+/// Bytes in the fixed-size comparison of the smallest `bytes` messages:
+/// spsc carrying `[u8; BLOCK]`.
+pub const BLOCK: usize = 64;
+
+/// The bench receives `[u8; BLOCK]` messages from an spsc channel, each
+/// stamped and checked as the `bytes` messages are: what `bytes` is held
+/// to for its smallest messages (a typed channel of the same size, whose
+/// slots need no record headers).
+pub struct SpscBlocks {
+    commands: Option<spsc::Sender<u64>>,
+    data: spsc::Receiver<[u8; BLOCK]>,
+    peer: Peer,
+}
+
+impl SpscBlocks {
+    pub fn spawn(cpu: Option<usize>) -> Self {
+        let (commands_name, data_name) = (BENCH.fresh_name("ctl"), BENCH.fresh_name("data"));
+        let commands =
+            spsc::Sender::<u64>::create(&commands_name, 16).expect("create the command channel");
+        // As many bytes of slots as the `bytes` channel's ring.
+        let data = spsc::Receiver::create_with(
+            &data_name,
+            &Wait::Spin.options().capacity(RING_BYTES / BLOCK),
+        )
+        .expect("create the data channel");
+        let args = [commands_name.as_str(), &data_name];
+        let mut peer = spawn_peer("spsc-block-source", &args, cpu, Stdio::null());
+        // The peer's first message, all zero, says it has attached.
+        let ready = peer.recv_first(|timeout| data.recv_timeout(timeout));
+        assert_eq!(ready, [0; BLOCK], "the peer's first message");
+        Self {
+            commands: Some(commands),
+            data,
+            peer,
+        }
+    }
+}
+
+impl Run for SpscBlocks {
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        let commands = self.commands.as_ref().expect("running");
+        if commands.send(iters).is_err() {
+            self.peer.left();
+        }
+        for seq in 0..iters {
+            match self.data.recv() {
+                Ok(message) => verify(&message, seq, BLOCK),
+                Err(_) => self.peer.left(),
+            }
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for SpscBlocks {
+    fn drop(&mut self) {
+        drop(self.commands.take()); // the peer's command loop ends
+        self.peer.finish();
+    }
+}
+
 /// The cross-process floor: a minimal ring of fixed `size`-byte slots in a
 /// bare mapping (as many bytes as the `bytes` channel's ring), the peer
 /// copying each message in with `memcpy` and publishing it with one store,
@@ -403,6 +465,18 @@ pub fn run_peer(role: &str) -> Res<()> {
                 for seq in 0..iters {
                     stamp(&mut message, seq);
                     data.send(&message).map_err(|_| gone)?;
+                }
+            }
+        }
+        "spsc-block-source" => {
+            let commands = spsc::Receiver::<u64>::open(arg(0)?)?;
+            let data = spsc::Sender::<[u8; BLOCK]>::open(arg(1)?)?;
+            data.send([0; BLOCK]).map_err(|_| gone)?; // ready
+            let mut message: [u8; BLOCK] = payload(BLOCK).try_into().expect("a block");
+            for iters in &commands {
+                for seq in 0..iters {
+                    stamp(&mut message, seq);
+                    data.send(message).map_err(|_| gone)?;
                 }
             }
         }
