@@ -17,6 +17,9 @@
 //! - `round_trip/spinning`: both sides spin while they wait.
 //!   - `raw_atomic`: the floor of DESIGN §7, two bare shared words each
 //!     side spins on.
+//!   - `raw_rings`: two minimal hand-written Lamport rings of `u64`, one
+//!     each way: the least a round trip through rings costs, where each
+//!     message and the index that publishes it are two cache lines.
 //!   - `spsc`, `mpsc`, `mpmc`: ping-pong of a `u64` over two channels of
 //!     the flavor, default options (which spin for 50 µs before sleeping);
 //!     `bytes_64B`: over two `bytes` channels, 64-byte messages.
@@ -78,6 +81,7 @@ fn main() {
 
     let mut group = c.benchmark_group("round_trip/spinning");
     with_peer(&mut group, "raw_atomic", || Echo::raw_atomic(cpu));
+    with_peer(&mut group, "raw_rings", || Echo::raw_rings(cpu));
     with_peer(&mut group, "spsc", || echo::typed::<Spsc>(Wait::Spin, cpu));
     with_peer(&mut group, "mpsc", || echo::typed::<Mpsc>(Wait::Spin, cpu));
     with_peer(&mut group, "mpmc", || echo::typed::<Mpmc>(Wait::Spin, cpu));
@@ -120,6 +124,7 @@ fn main() {
         "", "p50", "p99", "p99.9", "max"
     );
     distribution("raw_atomic", n, Echo::raw_atomic(cpu));
+    distribution("raw_rings", n, Echo::raw_rings(cpu));
     distribution("spsc", n, echo::typed::<Spsc>(Wait::Spin, cpu));
     distribution("bytes_64B", n, Echo::bytes(64, Wait::Spin, cpu));
     distribution("bytes_4KiB", n, Echo::bytes(4096, Wait::Spin, cpu));

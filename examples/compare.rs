@@ -12,7 +12,9 @@
 //! processes, the same checks of every message) with its own clock instead
 //! of criterion's, and prints one table. Rows are transport × workload:
 //!
-//! - round trip, spinning: floor `raw atomic` (two bare shared words);
+//! - round trip, spinning: floor `raw atomic` (two bare shared words); the
+//!   second floor, `raw rings`, two minimal Lamport rings, one each way
+//!   (what any ring pays: a message and its index are two cache lines);
 //! - round trip, asleep: floor `raw futex` (two bare words, `FUTEX_WAIT` /
 //!   `FUTEX_WAKE`), and the pipe and socket, which always sleep;
 //! - one way, 8 B: floor `raw ring` (a minimal hand-written Lamport ring);
@@ -292,6 +294,11 @@ fn workloads(cpu: Option<usize>, cpus: Cpus) -> Vec<Workload> {
                 "raw atomic",
                 Floor,
                 Box::new(move || rt(Echo::raw_atomic(cpu))),
+            ),
+            row(
+                "raw rings",
+                Floor,
+                Box::new(move || rt(Echo::raw_rings(cpu))),
             ),
             row(
                 "spsc",

@@ -5,7 +5,9 @@
 //! round trip timed on its own, into a histogram).
 //!
 //! - Floors, over a bare shared mapping: [`RawAtomic`], two words each side
-//!   spins on (the least a round trip can cost), and [`RawFutex`], two
+//!   spins on (the least a round trip can cost), [`RawRings`], two minimal
+//!   Lamport rings (what a round trip through rings costs, a message and
+//!   its index being two cache lines), and [`RawFutex`], two
 //!   words each side sleeps on with `FUTEX_WAIT` and the other wakes with
 //!   `FUTEX_WAKE` (the least a sleeping round trip can cost).
 //! - What users have today: [`Stream`] over two pipes or one Unix socket,
@@ -19,7 +21,7 @@
 //! Peers are processes (the bench binary run again), pinned to the CPU the
 //! caller gives, or, for [`InProcess`], a thread pinned the same way.
 
-use super::raw::{futex_wait_change, futex_wake, remember_bench, spin, RawShm};
+use super::raw::{futex_wait_change, futex_wake, remember_bench, spin, RawShm, RAW_CAPACITY};
 use super::{
     read_or_eof, read_u64, stdin_file, stdout_file, verify, Bench, InProcessFlavor, Peer, Res, Run,
     Wait,
@@ -196,6 +198,139 @@ impl Drop for RawAtomic {
     fn drop(&mut self) {
         // Release: as in `round_trip`; the peer exits.
         self.shm.ping_pong().0.store(EXIT, Ordering::Release);
+    }
+}
+
+/// Two minimal Lamport rings of `u64` in bare mappings, one each way, with
+/// cached indices, as the raw ring of the one-way streams: what a round
+/// trip costs through rings, where a message and the index that publishes
+/// it are on two cache lines.
+pub struct RawRings {
+    ping: RawShm,
+    pong: RawShm,
+    /// The bench's positions: the next to write in `ping`, the head of
+    /// `ping` last read, the next to read in `pong`, the tail of `pong`
+    /// last read.
+    ping_tail: u64,
+    ping_cached_head: u64,
+    pong_head: u64,
+    pong_cached_tail: u64,
+    peer: Peer,
+}
+
+/// One end of a raw ring: the producer's or the consumer's positions.
+struct RawEnd {
+    next: u64,
+    cached: u64,
+}
+
+impl RawEnd {
+    /// Writes `value` into `shm`'s ring and publishes it, waiting (a ring
+    /// holds `RAW_CAPACITY`) while the ring is full; `wait` fails if the
+    /// other side is gone.
+    #[inline(always)]
+    fn push(
+        &mut self,
+        shm: &RawShm,
+        value: u64,
+        wait: &mut impl FnMut(&mut u32) -> Res<()>,
+    ) -> Res<()> {
+        let (head, tail, slots) = shm.ring();
+        let mut spins = 0;
+        while self.next - self.cached == RAW_CAPACITY {
+            // Acquire: pairs with the consumer's Release store of `head`.
+            self.cached = head.load(Ordering::Acquire);
+            wait(&mut spins)?;
+        }
+        // Relaxed: ordered by the Release store of `tail` after it.
+        slots[(self.next % RAW_CAPACITY) as usize].store(value, Ordering::Relaxed);
+        self.next += 1;
+        // Release: pairs with the consumer's Acquire load of `tail`.
+        tail.store(self.next, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes the next value from `shm`'s ring, waiting for one.
+    #[inline(always)]
+    fn pop(&mut self, shm: &RawShm, wait: &mut impl FnMut(&mut u32) -> Res<()>) -> Res<u64> {
+        let (head, tail, slots) = shm.ring();
+        let mut spins = 0;
+        while self.next == self.cached {
+            // Acquire: pairs with the producer's Release store of `tail`.
+            self.cached = tail.load(Ordering::Acquire);
+            if self.next == self.cached {
+                wait(&mut spins)?;
+            }
+        }
+        // Relaxed: ordered by the Acquire load of `tail` before it.
+        let value = slots[(self.next % RAW_CAPACITY) as usize].load(Ordering::Relaxed);
+        self.next += 1;
+        // Release: pairs with the producer's Acquire load of `head`.
+        head.store(self.next, Ordering::Release);
+        Ok(value)
+    }
+}
+
+impl Echo<RawRings> {
+    pub fn raw_rings(cpu: Option<usize>) -> Self {
+        let (ping_name, pong_name) = (BENCH.fresh_name("ping"), BENCH.fresh_name("pong"));
+        let ping = RawShm::create(&ping_name).expect("create the raw mapping");
+        let pong = RawShm::create(&pong_name).expect("create the raw mapping");
+        let peer = spawn_peer("raw-rings", &[&ping_name, &pong_name], cpu);
+        let mut client = RawRings {
+            ping,
+            pong,
+            ping_tail: 0,
+            ping_cached_head: 0,
+            pong_head: 0,
+            pong_cached_tail: 0,
+            peer,
+        };
+        verify(client.round_trip(0), 1);
+        RawShm::unlink(&ping_name); // both ends have them mapped
+        RawShm::unlink(&pong_name);
+        Echo::new(client)
+    }
+}
+
+impl Client for RawRings {
+    #[inline(always)]
+    fn round_trip(&mut self, value: u64) -> u64 {
+        // The peer's death is noticed, and panics, in `wait_turn`.
+        let peer = &mut self.peer;
+        let mut wait = |spins: &mut u32| {
+            peer.wait_turn(spins);
+            Ok(())
+        };
+        let mut ping = RawEnd {
+            next: self.ping_tail,
+            cached: self.ping_cached_head,
+        };
+        ping.push(&self.ping, value, &mut wait)
+            .expect("wait_turn fails by panicking");
+        let mut pong = RawEnd {
+            next: self.pong_head,
+            cached: self.pong_cached_tail,
+        };
+        let back = pong
+            .pop(&self.pong, &mut wait)
+            .expect("wait_turn fails by panicking");
+        (self.ping_tail, self.ping_cached_head) = (ping.next, ping.cached);
+        (self.pong_head, self.pong_cached_tail) = (pong.next, pong.cached);
+        back
+    }
+}
+
+impl Drop for RawRings {
+    fn drop(&mut self) {
+        // The peer exits when it reads `EXIT`. The ring has room (one value
+        // is in flight at a time, and it came back); were it full, the
+        // push would give up rather than wait in a drop.
+        let mut ping = RawEnd {
+            next: self.ping_tail,
+            cached: self.ping_cached_head,
+        };
+        let _ = ping.push(&self.ping, EXIT, &mut |_| Err("full".into()));
     }
 }
 
@@ -585,6 +720,23 @@ pub fn run_peer(role: &str) -> Res<()> {
                 }
                 pong.store(value + 1, Ordering::Release);
                 last = Some(value);
+            }
+        }
+        "raw-rings" => {
+            let (ping, pong) = (RawShm::open(arg(0)?)?, RawShm::open(arg(1)?)?);
+            let mut from = RawEnd { next: 0, cached: 0 };
+            let mut to = RawEnd { next: 0, cached: 0 };
+            // Fails once the bench is gone.
+            let mut wait = |spins: &mut u32| {
+                *spins = spin(*spins)?;
+                Ok(())
+            };
+            loop {
+                let value = from.pop(&ping, &mut wait)?;
+                if value == EXIT {
+                    return Ok(());
+                }
+                to.push(&pong, value + 1, &mut wait)?;
             }
         }
         "raw-futex" => {
