@@ -7,7 +7,7 @@
 //! run.
 
 use super::raw::{remember_bench, spin, RawShm};
-use super::{read_or_eof, stdin_file, stdout_file, Bench, Peer, Res, Run, Wait};
+use super::{read_or_eof, stdin_file, stdout_file, Bench, Commanded, Peer, Res, Run, Wait};
 use shmchan::{bytes, spsc};
 use std::hint::black_box;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
@@ -129,14 +129,12 @@ impl Run for Memcpy {
 /// The bench receives from a `bytes` channel; commands go over an spsc
 /// channel.
 pub struct ShmStream {
-    /// How many messages to stream next; dropping it stops the peer.
-    commands: Option<spsc::Sender<u64>>,
+    source: Commanded,
     data: bytes::Receiver,
     size: usize,
     /// Copy each message out with `recv_into` (else read it in place).
     copy_out: bool,
     buf: Vec<u8>,
-    peer: Peer,
 }
 
 impl ShmStream {
@@ -160,12 +158,11 @@ impl ShmStream {
             peer.recv_first(|timeout| data.recv_timeout(timeout).map(|ready| ready.is_empty()));
         assert!(ready_empty, "the peer's first message");
         Self {
-            commands: Some(commands),
+            source: Commanded::new(commands, peer),
             data,
             size,
             copy_out,
             buf: Vec::with_capacity(size),
-            peer,
         }
     }
 }
@@ -173,31 +170,21 @@ impl ShmStream {
 impl Run for ShmStream {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
-        let commands = self.commands.as_ref().expect("running");
-        if commands.send(iters).is_err() {
-            self.peer.left();
-        }
+        self.source.start(iters);
         for seq in 0..iters {
             if self.copy_out {
                 if self.data.recv_into(&mut self.buf).is_err() {
-                    self.peer.left();
+                    self.source.peer.left();
                 }
                 verify(&self.buf, seq, self.size);
             } else {
                 match self.data.recv() {
                     Ok(message) => verify(&message, seq, self.size),
-                    Err(_) => self.peer.left(),
+                    Err(_) => self.source.peer.left(),
                 }
             }
         }
         start.elapsed()
-    }
-}
-
-impl Drop for ShmStream {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer's command loop ends
-        self.peer.finish();
     }
 }
 
@@ -210,9 +197,8 @@ pub const BLOCK: usize = 64;
 /// to for its smallest messages (a typed channel of the same size, whose
 /// slots need no record headers).
 pub struct SpscBlocks {
-    commands: Option<spsc::Sender<u64>>,
+    source: Commanded,
     data: spsc::Receiver<[u8; BLOCK]>,
-    peer: Peer,
 }
 
 impl SpscBlocks {
@@ -232,9 +218,8 @@ impl SpscBlocks {
         let ready = peer.recv_first(|timeout| data.recv_timeout(timeout));
         assert_eq!(ready, [0; BLOCK], "the peer's first message");
         Self {
-            commands: Some(commands),
+            source: Commanded::new(commands, peer),
             data,
-            peer,
         }
     }
 }
@@ -242,24 +227,14 @@ impl SpscBlocks {
 impl Run for SpscBlocks {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
-        let commands = self.commands.as_ref().expect("running");
-        if commands.send(iters).is_err() {
-            self.peer.left();
-        }
+        self.source.start(iters);
         for seq in 0..iters {
             match self.data.recv() {
                 Ok(message) => verify(&message, seq, BLOCK),
-                Err(_) => self.peer.left(),
+                Err(_) => self.source.peer.left(),
             }
         }
         start.elapsed()
-    }
-}
-
-impl Drop for SpscBlocks {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer's command loop ends
-        self.peer.finish();
     }
 }
 
@@ -269,14 +244,13 @@ impl Drop for SpscBlocks {
 /// the bench copying it out with `memcpy` and releasing it with one store.
 /// What a hand-written program pays to carry the bytes to another core.
 pub struct RawBytes {
-    commands: Option<spsc::Sender<u64>>,
+    source: Commanded,
     shm: RawShm,
     size: usize,
     slots: u64,
     head: u64,
     cached_tail: u64,
     buf: Vec<u8>,
-    peer: Peer,
 }
 
 impl RawBytes {
@@ -289,14 +263,13 @@ impl RawBytes {
         let args = [commands_name.as_str(), &raw_name, &size.to_string()];
         let peer = spawn_peer("raw-source", &args, cpu, Stdio::null());
         Self {
-            commands: Some(commands),
+            source: Commanded::new(commands, peer),
             shm,
             size,
             slots,
             head: 0,
             cached_tail: 0,
             buf: vec![0; size],
-            peer,
         }
     }
 }
@@ -312,10 +285,7 @@ fn raw_slot(base: NonNull<u8>, position: u64, slots: u64, size: usize) -> *mut u
 impl Run for RawBytes {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
-        let commands = self.commands.as_ref().expect("running");
-        if commands.send(iters).is_err() {
-            self.peer.left();
-        }
+        self.source.start(iters);
         let (head_word, tail_word, base) = self.shm.byte_ring();
         let (mut head, mut cached_tail) = (self.head, self.cached_tail);
         let mut spins = 0;
@@ -325,7 +295,7 @@ impl Run for RawBytes {
                 // after it copied the message in.
                 cached_tail = tail_word.load(Ordering::Acquire);
                 if head == cached_tail {
-                    self.peer.wait_turn(&mut spins);
+                    self.source.peer.wait_turn(&mut spins);
                 }
             }
             let slot = raw_slot(base, head, self.slots, self.size);
@@ -343,13 +313,6 @@ impl Run for RawBytes {
         }
         (self.head, self.cached_tail) = (head, cached_tail);
         start.elapsed()
-    }
-}
-
-impl Drop for RawBytes {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer's command loop ends
-        self.peer.finish();
     }
 }
 

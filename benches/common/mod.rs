@@ -386,6 +386,39 @@ impl Peer {
     }
 }
 
+/// A streaming peer and the spsc channel that tells it how many messages
+/// to stream next. Dropping it ends the peer's command loop, then waits for
+/// the peer to exit: declared first in a workload, it does so before the
+/// workload's data channel closes under the peer.
+pub struct Commanded {
+    commands: Option<shmchan::spsc::Sender<u64>>,
+    pub peer: Peer,
+}
+
+impl Commanded {
+    pub fn new(commands: shmchan::spsc::Sender<u64>, peer: Peer) -> Self {
+        Self {
+            commands: Some(commands),
+            peer,
+        }
+    }
+
+    /// Has the peer stream `iters` messages; panics, naming it, if it left.
+    pub fn start(&mut self, iters: u64) {
+        let commands = self.commands.as_ref().expect("running");
+        if commands.send(iters).is_err() {
+            self.peer.left();
+        }
+    }
+}
+
+impl Drop for Commanded {
+    fn drop(&mut self) {
+        drop(self.commands.take()); // the peer's command loop ends
+        self.peer.finish();
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

@@ -6,7 +6,7 @@
 //! against what message `i` must be, and returns the time to the last.
 
 use super::raw::{remember_bench, spin, RawShm, RAW_CAPACITY, RAW_SLOT_WORDS};
-use super::{read_or_eof, stdin_file, stdout_file, verify, Bench, Peer, Res, Run, Wait};
+use super::{read_or_eof, stdin_file, stdout_file, verify, Bench, Commanded, Peer, Res, Run, Wait};
 use shmchan::spsc::{Receiver, Sender};
 use shmchan::ShmSafe;
 use std::fmt::Debug;
@@ -135,11 +135,9 @@ const READY: u64 = u64::MAX;
 
 /// The bench streams from an spsc channel; commands go over another.
 pub struct SpscStream<M: Msg> {
-    /// How many messages to stream next; dropping it stops the peer.
-    commands: Option<Sender<u64>>,
+    source: Commanded,
     data: Receiver<M>,
     batched: bool,
-    peer: Peer,
 }
 
 impl<M: Msg> SpscStream<M> {
@@ -158,10 +156,9 @@ impl<M: Msg> SpscStream<M> {
         let ready = peer.recv_first(|timeout| data.recv_timeout(timeout));
         assert_eq!(ready, M::make(READY), "the peer's first message");
         Self {
-            commands: Some(commands),
+            source: Commanded::new(commands, peer),
             data,
             batched,
-            peer,
         }
     }
 }
@@ -169,8 +166,7 @@ impl<M: Msg> SpscStream<M> {
 impl<M: Msg> Run for SpscStream<M> {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
-        let commands = self.commands.as_ref().expect("running");
-        commands.send(iters).unwrap_or_else(|_| self.peer.left());
+        self.source.start(iters);
         let mut next = 0;
         if self.batched {
             let mut buf = [M::make(0); BATCH];
@@ -179,7 +175,7 @@ impl<M: Msg> Run for SpscStream<M> {
                 let got = self
                     .data
                     .recv_batch(&mut buf[..want])
-                    .unwrap_or_else(|_| self.peer.left());
+                    .unwrap_or_else(|_| self.source.peer.left());
                 for value in &buf[..got] {
                     M::check(value, next);
                     next += 1;
@@ -187,19 +183,12 @@ impl<M: Msg> Run for SpscStream<M> {
             }
         } else {
             while next < iters {
-                let value = self.data.recv().unwrap_or_else(|_| self.peer.left());
+                let value = self.data.recv().unwrap_or_else(|_| self.source.peer.left());
                 M::check(&value, next);
                 next += 1;
             }
         }
         start.elapsed()
-    }
-}
-
-impl<M: Msg> Drop for SpscStream<M> {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer's command loop ends
-        self.peer.finish();
     }
 }
 
@@ -319,12 +308,11 @@ impl<R, M: Msg> Drop for PipeStream<R, M> {
 /// does: taking them one at a time and releasing every `batch` ran at a
 /// third of the speed, which would flatter spsc.)
 pub struct RawStream<M: Msg> {
-    commands: Option<Sender<u64>>,
+    source: Commanded,
     shm: RawShm,
     batch: u64,
     head: u64,
     cached_tail: u64,
-    peer: Peer,
     _messages: PhantomData<M>,
 }
 
@@ -363,12 +351,11 @@ impl<M: Msg> RawStream<M> {
         head.store(1, Ordering::Release);
         RawShm::unlink(&raw_name); // both ends have it mapped
         Self {
-            commands: Some(commands),
+            source: Commanded::new(commands, peer),
             shm,
             batch,
             head: 1,
             cached_tail: 1,
-            peer,
             _messages: PhantomData,
         }
     }
@@ -397,8 +384,7 @@ fn write_slot<M: Msg>(slot: &[AtomicU64], i: u64) {
 impl<M: Msg> Run for RawStream<M> {
     fn run(&mut self, iters: u64) -> Duration {
         let start = Instant::now();
-        let commands = self.commands.as_ref().expect("running");
-        commands.send(iters).unwrap_or_else(|_| self.peer.left());
+        self.source.start(iters);
         if self.batch == 1 {
             self.one_by_one(iters);
         } else {
@@ -420,7 +406,7 @@ impl<M: Msg> RawStream<M> {
                 // after the slots before it were written.
                 cached_tail = tail_word.load(Ordering::Acquire);
                 if head == cached_tail {
-                    self.peer.wait_turn(&mut spins);
+                    self.source.peer.wait_turn(&mut spins);
                 }
             }
             M::check(&read_slot::<M>(raw_slot(slots, head, M::WORDS)), i);
@@ -444,7 +430,7 @@ impl<M: Msg> RawStream<M> {
                 // Acquire: as in `one_by_one`.
                 cached_tail = tail_word.load(Ordering::Acquire);
                 if head == cached_tail {
-                    self.peer.wait_turn(&mut spins);
+                    self.source.peer.wait_turn(&mut spins);
                 }
             }
             let n = (cached_tail - head).min(self.batch).min(iters - i);
@@ -457,13 +443,6 @@ impl<M: Msg> RawStream<M> {
             head_word.store(head, Ordering::Release);
         }
         (self.head, self.cached_tail) = (head, cached_tail);
-    }
-}
-
-impl<M: Msg> Drop for RawStream<M> {
-    fn drop(&mut self) {
-        drop(self.commands.take()); // the peer's command loop ends
-        self.peer.finish();
     }
 }
 
