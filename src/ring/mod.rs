@@ -18,6 +18,7 @@ pub(crate) mod mpmc;
 pub(crate) mod broadcast;
 
 use crate::primitive::{AtomicU64, Ordering};
+use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 
 /// The control block of one ring, `#[repr(C)]` so it can live in a segment.
@@ -137,6 +138,21 @@ pub(crate) struct Snapshot {
 /// garbage into the segment. The endpoint stops using the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Corrupt;
+
+/// The first byte of the slot of `position` in a ring of `mask + 1` slots
+/// of `stride` bytes at `base`: what the rings reached without their
+/// message type (by the stride recorded in the header) address slots with.
+///
+/// The mask keeps the index below the capacity whatever `position` is, so
+/// the result lies within the `(mask + 1) * stride` bytes at `base`, which
+/// the caller's ring keeps valid.
+#[inline]
+pub(crate) fn slot_at(base: NonNull<u8>, position: u64, mask: u64, stride: usize) -> NonNull<u8> {
+    let index = (position & mask) as usize;
+    let at = base.as_ptr().wrapping_add(index * stride);
+    // SAFETY: an offset within a valid allocation (above) is not null.
+    unsafe { NonNull::new_unchecked(at) }
+}
 
 /// Whether a `T` moves as 8-byte words ([`write_words`], [`read_words`]):
 /// 17 to 64 bytes of whole, aligned words. Smaller values fit in one or two

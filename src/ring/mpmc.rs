@@ -258,17 +258,9 @@ impl<T: crate::ShmSafe> Queue<T> {
     /// The start of the cell of `position`, by the queue's stride.
     #[inline]
     fn cell_at(&self, position: u64) -> NonNull<u8> {
-        // The mask keeps the index below the capacity whatever `position` is.
-        let index = (position & self.mask) as usize;
-        // In bounds: `index * stride` is below `capacity * stride`, which
-        // `new`'s (or `with_shape`'s) contract keeps valid.
-        let at = self
-            .cells
-            .cast::<u8>()
-            .as_ptr()
-            .wrapping_add(index * self.stride);
-        // SAFETY: an offset into a valid allocation is not null.
-        unsafe { NonNull::new_unchecked(at) }
+        // In bounds: `new`'s (or `with_shape`'s) contract keeps `capacity`
+        // cells of `stride` bytes valid.
+        super::slot_at(self.cells.cast(), position, self.mask, self.stride)
     }
 
     /// The value bytes of the cell of `position`.

@@ -95,17 +95,9 @@ impl<T: crate::ShmSafe> Ring<T> {
     /// The bytes of the slot of `position`, by the ring's stride.
     #[inline]
     fn slot_bytes(&self, position: u64) -> NonNull<u8> {
-        // The mask keeps the index below the capacity whatever `position` is.
-        let index = (position & self.mask) as usize;
-        // In bounds: `index * stride` is below `capacity * stride`, which
-        // `new`'s (or `with_stride`'s) contract keeps valid.
-        let at = self
-            .slots
-            .cast::<u8>()
-            .as_ptr()
-            .wrapping_add(index * self.stride);
-        // SAFETY: an offset into a valid allocation is not null.
-        unsafe { NonNull::new_unchecked(at) }
+        // In bounds: `new`'s (or `with_stride`'s) contract keeps `capacity`
+        // slots of `stride` bytes valid.
+        super::slot_at(self.slots.cast(), position, self.mask, self.stride)
     }
 
     /// Checks that `tail - head` is a possible queue length.
