@@ -208,19 +208,18 @@ impl Drop for RawAtomic {
 pub struct RawRings {
     ping: RawShm,
     pong: RawShm,
-    /// The bench's positions: the next to write in `ping`, the head of
-    /// `ping` last read, the next to read in `pong`, the tail of `pong`
-    /// last read.
-    ping_tail: u64,
-    ping_cached_head: u64,
-    pong_head: u64,
-    pong_cached_tail: u64,
+    /// The bench's end of each: it produces into `ping`, consumes `pong`.
+    ping_end: RawEnd,
+    pong_end: RawEnd,
     peer: Peer,
 }
 
 /// One end of a raw ring: the producer's or the consumer's positions.
+#[derive(Default)]
 struct RawEnd {
+    /// The next position to write (producer) or read (consumer).
     next: u64,
+    /// The other end's index as last read.
     cached: u64,
 }
 
@@ -280,10 +279,8 @@ impl Echo<RawRings> {
         let mut client = RawRings {
             ping,
             pong,
-            ping_tail: 0,
-            ping_cached_head: 0,
-            pong_head: 0,
-            pong_cached_tail: 0,
+            ping_end: RawEnd::default(),
+            pong_end: RawEnd::default(),
             peer,
         };
         verify(client.round_trip(0), 1);
@@ -302,22 +299,12 @@ impl Client for RawRings {
             peer.wait_turn(spins);
             Ok(())
         };
-        let mut ping = RawEnd {
-            next: self.ping_tail,
-            cached: self.ping_cached_head,
-        };
-        ping.push(&self.ping, value, &mut wait)
+        self.ping_end
+            .push(&self.ping, value, &mut wait)
             .expect("wait_turn fails by panicking");
-        let mut pong = RawEnd {
-            next: self.pong_head,
-            cached: self.pong_cached_tail,
-        };
-        let back = pong
+        self.pong_end
             .pop(&self.pong, &mut wait)
-            .expect("wait_turn fails by panicking");
-        (self.ping_tail, self.ping_cached_head) = (ping.next, ping.cached);
-        (self.pong_head, self.pong_cached_tail) = (pong.next, pong.cached);
-        back
+            .expect("wait_turn fails by panicking")
     }
 }
 
@@ -326,11 +313,9 @@ impl Drop for RawRings {
         // The peer exits when it reads `EXIT`. The ring has room (one value
         // is in flight at a time, and it came back); were it full, the
         // push would give up rather than wait in a drop.
-        let mut ping = RawEnd {
-            next: self.ping_tail,
-            cached: self.ping_cached_head,
-        };
-        let _ = ping.push(&self.ping, EXIT, &mut |_| Err("full".into()));
+        let _ = self
+            .ping_end
+            .push(&self.ping, EXIT, &mut |_| Err("full".into()));
     }
 }
 
@@ -724,8 +709,7 @@ pub fn run_peer(role: &str) -> Res<()> {
         }
         "raw-rings" => {
             let (ping, pong) = (RawShm::open(arg(0)?)?, RawShm::open(arg(1)?)?);
-            let mut from = RawEnd { next: 0, cached: 0 };
-            let mut to = RawEnd { next: 0, cached: 0 };
+            let (mut from, mut to) = (RawEnd::default(), RawEnd::default());
             // Fails once the bench is gone.
             let mut wait = |spins: &mut u32| {
                 *spins = spin(*spins)?;
